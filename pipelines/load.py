@@ -1,0 +1,174 @@
+"""Write a batch into the registry (``registry.duckdb``) in one transaction.
+
+The only module that writes the registry. It creates the contract's tables
+(``sql/registry.sql``) on first use, then replaces the batch's rows and the
+register's state inside a single transaction: a failed load leaves the
+registry as it was, and loading the same batch twice leaves the same tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from importlib import metadata, resources
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.register import PreviousRegister, RegisterUpdate
+from pipelines.schema import RECORD_SCHEMA
+
+_VERSIONED = ("dancu", "polars", "duckdb", "rapidfuzz", "pyarrow", "great-expectations")
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the registry, creating its tables when it is new."""
+    if read_only:
+        return duckdb.connect(str(path), read_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute(resources.files("pipelines.sql").joinpath("registry.sql").read_text("utf-8"))
+    return con
+
+
+def versions() -> str:
+    """JSON of the versions of dancu and the libraries that shape its output."""
+    found = {}
+    for name in _VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "unknown"
+    return json.dumps(found, sort_keys=True)
+
+
+def read_previous(con: duckdb.DuckDBPyConnection) -> PreviousRegister:
+    """Read the register's state as it was before this run."""
+    record_person = con.sql("SELECT record_key, person_id FROM source_record").pl()
+    persons = con.sql(
+        """
+        SELECT p.person_id, p.pin, p.status, p.merged_into_pin, e.first_issued
+        FROM person p
+        LEFT JOIN (SELECT pin, min(event_id) AS first_issued FROM pin_event
+                   WHERE event = 'issued' GROUP BY pin) e USING (pin)
+        """
+    ).pl()
+    serials = dict(con.execute("SELECT prefix, issued FROM pin_serial").fetchall())
+    return PreviousRegister(record_person=record_person, persons=persons, serials_issued=serials)
+
+
+def registered_records(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """All standardised records already in the registry."""
+    frame = con.sql(f"SELECT {', '.join(RECORD_SCHEMA)} FROM source_record").pl()
+    return frame.cast(RECORD_SCHEMA)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class BatchTables:
+    """What a batch brings to the registry besides the register update."""
+
+    batch_id: str
+    records: pl.DataFrame  # RECORD_SCHEMA, this batch's loaded rows
+    quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
+    files: pl.DataFrame  # FILE_COUNT_SCHEMA
+    pairs: pl.DataFrame  # match_link columns
+    model_json: str
+
+
+def load_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: BatchTables,
+    update: RegisterUpdate,
+    started_at: dt.datetime,
+    run_id: str,
+) -> dict[str, int]:
+    """Write one batch and the updated register; return the run's counts."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    records = batch.records.join(update.record_person, on="record_key", how="left")
+    serials = pl.DataFrame(
+        {"prefix": list(update.serials_issued), "issued": list(update.serials_issued.values())},
+        schema={"prefix": pl.String, "issued": pl.Int32},
+    )
+    frames = {
+        "records": records,
+        "record_person": update.record_person,
+        "persons": update.persons,
+        "events": update.events,
+        "pairs": batch.pairs,
+        "serials": serials,
+        "quarantine_frame": batch.quarantine,
+        "files": batch.files,
+    }
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "DELETE FROM source_record WHERE record_key IN (SELECT record_key FROM records)"
+        )
+        columns = ", ".join(["person_id", "pin", *RECORD_SCHEMA])
+        con.execute(f"INSERT INTO source_record ({columns}) SELECT {columns} FROM records")
+        con.execute(
+            """
+            UPDATE source_record s SET person_id = r.person_id, pin = r.pin
+            FROM record_person r
+            WHERE s.record_key = r.record_key
+              AND (s.person_id IS DISTINCT FROM r.person_id OR s.pin IS DISTINCT FROM r.pin)
+            """
+        )
+        con.execute("DELETE FROM person")
+        con.execute("INSERT INTO person BY NAME SELECT * FROM persons")
+        con.execute("DELETE FROM household_member")
+        con.execute(
+            """
+            INSERT INTO household_member
+            SELECT province_code, household_id, record_key, person_id, pin, relation_to_head
+            FROM source_record WHERE household_id IS NOT NULL
+            ORDER BY province_code, household_id, record_key
+            """
+        )
+        con.execute("INSERT OR REPLACE INTO match_link BY NAME SELECT * FROM pairs")
+        first_id = con.execute("SELECT coalesce(max(event_id), 0) + 1 FROM pin_event").fetchall()
+        con.execute(
+            """
+            INSERT INTO pin_event
+            SELECT ? + row_number() OVER () - 1, event, pin, other_pin, person_id, ?, ?, reason
+            FROM events
+            """,
+            [first_id[0][0], batch.batch_id, now],
+        )
+        con.execute("INSERT OR REPLACE INTO pin_serial SELECT prefix, issued FROM serials")
+        con.execute("DELETE FROM quarantine WHERE batch_id = ?", [batch.batch_id])
+        con.execute("INSERT INTO quarantine BY NAME SELECT * FROM quarantine_frame")
+        con.execute("DELETE FROM ingest_file WHERE batch_id = ?", [batch.batch_id])
+        con.execute("INSERT INTO ingest_file BY NAME SELECT * FROM files")
+        con.execute(
+            "INSERT OR REPLACE INTO match_model VALUES (?, ?)", [batch.batch_id, batch.model_json]
+        )
+        counts = {
+            "rows_read": int(batch.files["rows_read"].sum()),
+            "rows_loaded": records.height,
+            "rows_quarantined": batch.quarantine.height,
+            "rows_skipped": int(batch.files["rows_skipped"].sum()),
+            "persons_total": int(update.persons.filter(pl.col("status") != "retired").height),
+            "persons_new": update.persons_new,
+            "persons_merged": update.persons_merged,
+            "pins_issued": update.pins_issued,
+            "persons_pending": int(update.persons.filter(pl.col("status") == "pending").height),
+        }
+        con.execute(
+            f"""
+            INSERT INTO run VALUES (?, ?, ?, ?, 'loaded', {", ".join("?" for _ in counts)}, ?)
+            """,
+            [run_id, batch.batch_id, started_at, now, *counts.values(), versions()],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in frames:
+            con.unregister(name)
+    return counts

@@ -1,0 +1,268 @@
+"""One pipeline run, stage by stage: the functions the DAG and the CLI both call.
+
+A run of a batch is: plan (which province folders), ingest each province
+(``pipelines.ingest``), validate the staged records, match them with the
+registered ones (``matching``), update the PIN register and load the registry
+(``pipelines.register``, ``pipelines.load``), then validate the registry and
+write the quality report (``quality``). Each stage reads and writes files in
+the warehouse and returns a small dict, so Airflow tasks can run them apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from matching import MatchSettings, link_records
+from pipelines.ingest import UnknownProvinceError, check_province_folder, ingest_province
+from pipelines.load import BatchTables, connect, load_batch, read_previous, registered_records
+from pipelines.register import update_register
+from pipelines.schema import FILE_COUNT_SCHEMA, QUARANTINE_SCHEMA, RECORD_SCHEMA
+from pipelines.storage import (
+    REGISTRY_FILE,
+    REPORT_FILE,
+    read_staged,
+    staging_dir,
+    staging_part,
+    write_parquet_atomic,
+)
+
+#: Serial key of the demo register. A real deployment passes its own secret.
+DEMO_PIN_KEY = b"dancu-demo-register-key"
+
+#: Decisions kept in ``match_link`` (plain non-links by the model are not stored).
+_STORED = pl.col("decision").is_in(["link", "review"]) | pl.col("decided_by").str.starts_with(
+    "rule"
+)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything a run can be told; passed down, never read from globals."""
+
+    match: MatchSettings = field(default_factory=MatchSettings)
+    pin_key: bytes = DEMO_PIN_KEY
+
+
+def batch_folders(inbox: Path) -> list[Path]:
+    """Return the batch folders under ``inbox``, or ``[inbox]`` if it is one batch.
+
+    A folder is a batch when it holds province folders (3-digit names).
+    """
+    if not inbox.is_dir():
+        raise FileNotFoundError(f"inbox '{inbox}' is not a folder")
+    children = sorted(p for p in inbox.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if any(p.name.isdigit() and len(p.name) == 3 for p in children):
+        return [inbox]
+    return children
+
+
+def plan_batch(batch_dir: Path, warehouse: Path) -> list[str]:
+    """Return the province folders of a batch; reject unknown folders into quarantine."""
+    batch_id = batch_dir.name
+    staging = warehouse / "staging"
+    provinces: list[str] = []
+    for folder in sorted(p for p in batch_dir.iterdir() if not p.name.startswith(".")):
+        try:
+            if not folder.is_dir():
+                raise UnknownProvinceError(
+                    f"'{folder.name}' is a file, not a province folder; it was not loaded"
+                )
+            provinces.append(check_province_folder(folder.name))
+        except UnknownProvinceError as err:
+            _reject_folder(staging, batch_id, folder.name, str(err))
+    return provinces
+
+
+def _reject_folder(staging: Path, batch_id: str, name: str, reason: str) -> None:
+    """Record a rejected folder as one quarantined entry (read 1, quarantined 1)."""
+    part = f"rejected-{name}"
+    quarantine = pl.DataFrame(
+        [(batch_id, None, f"{name}/", None, None, reason, None)],
+        schema=QUARANTINE_SCHEMA,
+        orient="row",
+    )
+    files = pl.DataFrame(
+        [(batch_id, name, f"{name}/", None, 1, 0, 1, 0)], schema=FILE_COUNT_SCHEMA, orient="row"
+    )
+    write_parquet_atomic(quarantine, staging_part(staging, batch_id, "quarantine", part))
+    write_parquet_atomic(files, staging_part(staging, batch_id, "files", part))
+    write_parquet_atomic(
+        pl.DataFrame(schema=RECORD_SCHEMA), staging_part(staging, batch_id, "records", part)
+    )
+
+
+def staged_records(warehouse: Path, batch_id: str) -> pl.DataFrame:
+    """The standardised records ingest staged for a batch."""
+    return read_staged(warehouse / "staging", batch_id, "records", RECORD_SCHEMA)
+
+
+def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> dict[str, Any]:
+    """Link the batch's records with each other and with everyone registered."""
+    new = staged_records(warehouse, batch_id)
+    registry = warehouse / REGISTRY_FILE
+    if registry.exists():
+        with connect(registry) as con:
+            old = registered_records(con)
+        scope = pl.concat([old.filter(~pl.col("record_key").is_in(new["record_key"].to_list())), new])
+    else:
+        scope = new
+    result = link_records(scope.sort("record_key"), settings.match)
+    out = staging_dir(warehouse, batch_id) / "match"
+    write_parquet_atomic(_links_for_registry(result.pairs, batch_id), out / "pairs.parquet")
+    write_parquet_atomic(result.clusters.sort("record_key"), out / "clusters.parquet")
+    (out / "model.json").write_text(json.dumps(result.model.to_dict(), sort_keys=True, indent=1))
+    decisions = result.pairs.group_by("decision").len().sort("decision")
+    return {
+        "records": scope.height,
+        "pairs": result.pairs.height,
+        **{f"pairs_{d}": n for d, n in decisions.iter_rows()},
+        "clusters": int(result.clusters["cluster_id"].n_unique()),
+    }
+
+
+def _links_for_registry(pairs: pl.DataFrame, batch_id: str) -> pl.DataFrame:
+    """Shape scored pairs as ``match_link`` rows, with a JSON explanation per pair."""
+    names = [c.removeprefix("gamma_") for c in pairs.columns if c.startswith("gamma_")]
+    explanation = pl.struct(
+        [
+            pl.struct(level=pl.col(f"gamma_{n}"), weight=pl.col(f"w_{n}").round(3)).alias(n)
+            for n in names
+        ]
+    ).struct.json_encode()
+    split_l = pl.col("record_key_l").str.split_exact(":", 1)
+    split_r = pl.col("record_key_r").str.split_exact(":", 1)
+    return pairs.filter(_STORED).select(
+        "record_key_l",
+        "record_key_r",
+        split_l.struct.field("field_0").alias("province_code_l"),
+        split_l.struct.field("field_1").alias("local_id_l"),
+        split_r.struct.field("field_0").alias("province_code_r"),
+        split_r.struct.field("field_1").alias("local_id_r"),
+        "match_weight",
+        "match_probability",
+        "decision",
+        "decided_by",
+        explanation.alias("explanation"),
+        pl.lit(batch_id).alias("batch_id"),
+    )
+
+
+def register_and_load(
+    warehouse: Path, batch_id: str, settings: RunSettings, started_at: dt.datetime
+) -> dict[str, Any]:
+    """Update the PIN register from the match and load the batch in one transaction."""
+    staging = warehouse / "staging"
+    new = staged_records(warehouse, batch_id)
+    match_dir = staging_dir(warehouse, batch_id) / "match"
+    clusters = pl.read_parquet(match_dir / "clusters.parquet")
+    with connect(warehouse / REGISTRY_FILE) as con:
+        old = registered_records(con)
+        scope = pl.concat([old.filter(~pl.col("record_key").is_in(new["record_key"].to_list())), new])
+        previous = read_previous(con)
+        update = update_register(scope, clusters, previous, batch_id, settings.pin_key)
+        tables = BatchTables(
+            batch_id=batch_id,
+            records=new,
+            quarantine=read_staged(staging, batch_id, "quarantine", QUARANTINE_SCHEMA),
+            files=read_staged(staging, batch_id, "files", FILE_COUNT_SCHEMA),
+            pairs=pl.read_parquet(match_dir / "pairs.parquet"),
+            model_json=(match_dir / "model.json").read_text(),
+        )
+        run_id = _run_id(batch_id, started_at)
+        return load_batch(con, tables, update, started_at, run_id)
+
+
+def _run_id(batch_id: str, started_at: dt.datetime) -> str:
+    stamp = started_at.strftime("%Y%m%dT%H%M%S%f")
+    return f"{batch_id}/{stamp}-{hashlib.blake2b(stamp.encode(), digest_size=3).hexdigest()}"
+
+
+def check_quality(warehouse: Path, batch_id: str) -> dict[str, Any]:
+    """Validate the staged records and the registry; write the HTML report.
+
+    Raises:
+        quality.expectations.QualityError: a must-hold expectation failed
+            (after the report is written, so reviewers can see which).
+    """
+    from quality.expectations import validate_records, validate_registry, write_validation_json
+    from quality.report import write_report
+
+    records_report = validate_records(staged_records(warehouse, batch_id))
+    with connect(warehouse / REGISTRY_FILE) as con:
+        registry_report = validate_registry(con)
+        reports = [records_report, registry_report]
+        report = write_report(con, warehouse / REPORT_FILE, reports)
+    for r in reports:
+        write_validation_json(r, staging_dir(warehouse, batch_id) / f"validation-{r.suite_name}.json")
+    for r in reports:
+        r.raise_for_failures()
+    return {"report": str(report), "expectations": sum(len(r.results) for r in reports)}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The figures a user sees at the end of a run."""
+
+    batch_id: str
+    provinces: int
+    counts: dict[str, int]
+    match: dict[str, Any]
+    report: str
+    registry: str
+
+    def to_text(self) -> str:
+        """Human-readable summary lines."""
+        c = self.counts
+        return "\n".join(
+            [
+                f"batch {self.batch_id}: {self.provinces} provinces",
+                f"  rows read {c['rows_read']:,} = loaded {c['rows_loaded']:,}"
+                f" + quarantined {c['rows_quarantined']:,} + skipped {c['rows_skipped']:,}",
+                f"  persons {c['persons_total']:,} (new {c['persons_new']:,},"
+                f" pending {c['persons_pending']:,}); duplicates merged into existing persons"
+                f" {c['persons_merged']:,}; records linked as duplicates"
+                f" {c['rows_loaded'] - c['persons_new']:,}",
+                f"  PINs issued {c['pins_issued']:,}; candidate pairs {self.match['pairs']:,}"
+                f" (link {self.match.get('pairs_link', 0):,},"
+                f" review {self.match.get('pairs_review', 0):,})",
+                f"  registry: {self.registry}",
+                f"  report:   {self.report}",
+            ]
+        )
+
+
+def run_batch(batch_dir: Path, warehouse: Path, settings: RunSettings | None = None) -> RunSummary:
+    """Run every stage for one batch folder, in order, in this process."""
+    settings = settings or RunSettings()
+    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    batch_id = batch_dir.name
+    staging = warehouse / "staging"
+    batch_staging = staging_dir(warehouse, batch_id)
+    if batch_staging.exists():
+        import shutil
+
+        shutil.rmtree(batch_staging)
+    provinces = plan_batch(batch_dir, warehouse)
+    for code in provinces:
+        ingest_province(batch_dir, code, staging)
+    from quality.expectations import validate_records
+
+    validate_records(staged_records(warehouse, batch_id)).raise_for_failures()
+    match = match_batch(warehouse, batch_id, settings)
+    counts = register_and_load(warehouse, batch_id, settings, started_at)
+    quality = check_quality(warehouse, batch_id)
+    return RunSummary(
+        batch_id=batch_id,
+        provinces=len(provinces),
+        counts=counts,
+        match=match,
+        report=quality["report"],
+        registry=str(warehouse / REGISTRY_FILE),
+    )

@@ -1,0 +1,152 @@
+-- The consolidated registry (registry.duckdb, schema main).
+-- Contract tables: person, source_record, household_member, match_link,
+-- pin_event, quarantine, run. The others support them.
+
+CREATE TABLE IF NOT EXISTS person (
+    person_id            VARCHAR PRIMARY KEY,  -- stable internal key (pending persons have no PIN)
+    pin                  VARCHAR UNIQUE,       -- 12 digits; null while pending
+    status               VARCHAR NOT NULL,     -- active / retired / pending
+    merged_into_pin      VARCHAR,              -- for retired PINs: the PIN that survived
+    family_name          VARCHAR,
+    middle_name          VARCHAR,
+    given_name           VARCHAR,
+    full_name            VARCHAR,
+    date_of_birth        DATE,                 -- null when not known to the day
+    birth_year           INTEGER,
+    sex                  VARCHAR,              -- M / F / null
+    birth_province_code  VARCHAR,
+    ethnicity            VARCHAR,
+    pending_reason       VARCHAR,
+    record_count         INTEGER NOT NULL,
+    first_batch_id       VARCHAR NOT NULL,
+    last_batch_id        VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS source_record (
+    record_key           VARCHAR PRIMARY KEY,  -- province_code || ':' || local_id
+    province_code        VARCHAR NOT NULL,
+    local_id             VARCHAR NOT NULL,
+    person_id            VARCHAR NOT NULL,
+    pin                  VARCHAR,              -- null while pending
+    batch_id             VARCHAR NOT NULL,
+    source_file          VARCHAR NOT NULL,
+    source_sheet         VARCHAR,
+    source_row           BIGINT NOT NULL,
+    source_encoding      VARCHAR,
+    household_id         VARCHAR,
+    relation_to_head     VARCHAR,
+    full_name            VARCHAR,
+    family_name          VARCHAR,
+    middle_name          VARCHAR,
+    given_name           VARCHAR,
+    other_name           VARCHAR,
+    date_of_birth        DATE,
+    birth_year           INTEGER,
+    birth_month          TINYINT,
+    birth_day            TINYINT,
+    dob_precision        VARCHAR,
+    dob_placeholder      BOOLEAN,
+    sex                  VARCHAR,
+    birth_place          VARCHAR,
+    birth_province_code  VARCHAR,
+    native_place         VARCHAR,
+    ethnicity            VARCHAR,
+    religion             VARCHAR,
+    nationality          VARCHAR,
+    id_number            VARCHAR,
+    occupation           VARCHAR,
+    address              VARCHAR,
+    father_name          VARCHAR,
+    mother_name          VARCHAR,
+    residence_type       VARCHAR,
+    registered_on        DATE,
+    flaws                VARCHAR,
+    extras               VARCHAR,
+    UNIQUE (province_code, local_id)
+);
+
+CREATE TABLE IF NOT EXISTS household_member (
+    province_code        VARCHAR NOT NULL,
+    household_id         VARCHAR NOT NULL,
+    record_key           VARCHAR NOT NULL,
+    person_id            VARCHAR NOT NULL,
+    pin                  VARCHAR,
+    relation_to_head     VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS match_link (
+    record_key_l         VARCHAR NOT NULL,
+    record_key_r         VARCHAR NOT NULL,
+    province_code_l      VARCHAR NOT NULL,
+    local_id_l           VARCHAR NOT NULL,
+    province_code_r      VARCHAR NOT NULL,
+    local_id_r           VARCHAR NOT NULL,
+    match_weight         DOUBLE,
+    match_probability    DOUBLE,
+    decision             VARCHAR NOT NULL,     -- link / review / non_link
+    decided_by           VARCHAR NOT NULL,     -- model / rule:<name> / reviewer:<name>
+    explanation          VARCHAR,              -- JSON: per comparison, level and weight
+    batch_id             VARCHAR NOT NULL,
+    PRIMARY KEY (record_key_l, record_key_r)
+);
+
+CREATE TABLE IF NOT EXISTS pin_event (
+    event_id             BIGINT PRIMARY KEY,
+    event                VARCHAR NOT NULL,     -- issued / merged / split / retired / cancelled
+    pin                  VARCHAR NOT NULL,
+    other_pin            VARCHAR,
+    person_id            VARCHAR,
+    batch_id             VARCHAR NOT NULL,
+    at                   TIMESTAMP NOT NULL,
+    reason               VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS pin_serial (
+    prefix               VARCHAR PRIMARY KEY,  -- first six digits
+    issued               INTEGER NOT NULL      -- serials drawn so far (never reused)
+);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    batch_id             VARCHAR NOT NULL,
+    province_code        VARCHAR,
+    source_file          VARCHAR NOT NULL,
+    source_sheet         VARCHAR,
+    source_row           BIGINT,               -- null when the whole file is quarantined
+    reason               VARCHAR NOT NULL,
+    original_text        VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS ingest_file (
+    batch_id             VARCHAR NOT NULL,
+    province_code        VARCHAR NOT NULL,
+    source_file          VARCHAR NOT NULL,
+    source_encoding      VARCHAR,
+    rows_read            BIGINT NOT NULL,
+    rows_loaded          BIGINT NOT NULL,
+    rows_quarantined     BIGINT NOT NULL,
+    rows_skipped         BIGINT NOT NULL,
+    PRIMARY KEY (batch_id, source_file)
+);
+
+CREATE TABLE IF NOT EXISTS match_model (
+    batch_id             VARCHAR PRIMARY KEY,
+    parameters           VARCHAR NOT NULL      -- JSON of the fitted Fellegi-Sunter model
+);
+
+CREATE TABLE IF NOT EXISTS run (
+    run_id               VARCHAR PRIMARY KEY,
+    batch_id             VARCHAR NOT NULL,
+    started_at           TIMESTAMP NOT NULL,
+    ended_at             TIMESTAMP NOT NULL,
+    status               VARCHAR NOT NULL,     -- loaded / unchanged
+    rows_read            BIGINT NOT NULL,
+    rows_loaded          BIGINT NOT NULL,
+    rows_quarantined     BIGINT NOT NULL,
+    rows_skipped         BIGINT NOT NULL,
+    persons_total        BIGINT NOT NULL,
+    persons_new          BIGINT NOT NULL,
+    persons_merged       BIGINT NOT NULL,
+    pins_issued          BIGINT NOT NULL,
+    persons_pending      BIGINT NOT NULL,
+    versions             VARCHAR NOT NULL      -- JSON: dancu and library versions
+);

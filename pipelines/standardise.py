@@ -1,0 +1,236 @@
+"""Standardise the values of raw person rows: names, dates, sex, places, codes.
+
+Pure transforms on polars frames: the input has one text column per canonical
+field present in a file (see ``pipelines.headers``) plus ``extra:*`` columns;
+the output has the columns of :data:`pipelines.schema.RECORD_SCHEMA` that
+describe a person (lineage is added by ``pipelines.ingest``), with every flaw
+found recorded in ``flaws``. Values are mapped once per distinct text, then
+joined back, so the Python work grows with the variety of values, not rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+
+import polars as pl
+
+from pipelines.dates import parse_date_parts, parse_dates
+from pipelines.refdata import ethnicity_lookup, place_key, province_lookup
+from pipelines.schema import RECORD_SCHEMA
+from pipelines.vntext import fold, normalize, title_name
+
+_TEXT_FIELDS = (
+    "household_id",
+    "relation_to_head",
+    "other_name",
+    "birth_place",
+    "native_place",
+    "religion",
+    "nationality",
+    "occupation",
+    "residence_type",
+)
+_ADDRESS_PARTS = ("house_number", "hamlet", "commune", "district")
+_SEX_CODES = {
+    "nam": "M",
+    "m": "M",
+    "male": "M",
+    "1": "M",
+    "trai": "M",
+    "nu": "F",
+    "f": "F",
+    "female": "F",
+    "2": "F",
+    "gai": "F",
+}
+_NAME_JUNK = re.compile(r"[^\w\s'-]|\d|_")
+
+
+def map_distinct(column: pl.Series, fn: Callable[[str], str | None]) -> pl.Series:
+    """Apply ``fn`` once per distinct non-null value of ``column``."""
+    values = column.drop_nulls().unique().to_list()
+    mapping = {v: fn(v) for v in values}
+    return column.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
+def clean_name(text: str) -> str | None:
+    """Normalise a person's name: NFC, one tone convention, Title Case, single spaces."""
+    cleaned = _NAME_JUNK.sub(" ", normalize(text))
+    cleaned = " ".join(cleaned.split())
+    return title_name(cleaned) if cleaned else None
+
+
+def sex_code(text: str) -> str | None:
+    """Map a sex code (Nam / Nữ, M / F, 1 / 2, in any case) to ``M`` / ``F``."""
+    return _SEX_CODES.get(fold(text).strip(" ."))
+
+
+def province_code(place: str) -> str | None:
+    """Resolve free-text place to a province code, or None when it names none.
+
+    Tries the whole text, then its last comma-separated part, then any province
+    name that appears as whole words (the longest first).
+    """
+    lookup = province_lookup()
+    key = place_key(place)
+    if key in lookup:
+        return lookup[key]
+    parts = [place_key(p) for p in re.split(r"[,;/-]", fold(place)) if p.strip()]
+    for part in reversed(parts):
+        if part in lookup:
+            return lookup[part]
+    padded = f" {re.sub(r'[^a-z0-9]+', ' ', fold(place))} "
+    for name in sorted(lookup, key=len, reverse=True):
+        if len(name) > 3 and f" {name} " in padded:
+            return lookup[name]
+    return None
+
+
+def ethnicity(text: str) -> str | None:
+    """Map an ethnicity spelling to the canonical group name, keeping unknown ones."""
+    key = re.sub(r"[^a-z0-9]", "", fold(text))
+    return ethnicity_lookup().get(key, normalize(text) or None)
+
+
+#: Canonical fields a raw frame may carry, in the order the synonym table knows them.
+RAW_FIELDS = (
+    "local_id",
+    "household_id",
+    "relation_to_head",
+    "full_name",
+    "family_name",
+    "middle_name",
+    "given_name",
+    "other_name",
+    "date_of_birth",
+    "birth_day",
+    "birth_month",
+    "birth_year",
+    "sex",
+    "birth_place",
+    "native_place",
+    "ethnicity",
+    "religion",
+    "nationality",
+    "id_number",
+    "occupation",
+    "address",
+    *_ADDRESS_PARTS,
+    "father_name",
+    "mother_name",
+    "residence_type",
+    "registered_on",
+)
+
+
+def _with_all_fields(raw: pl.DataFrame) -> pl.DataFrame:
+    """Add absent canonical fields as nulls; trim text; empty text becomes null."""
+    missing = [pl.lit(None, dtype=pl.String).alias(f) for f in RAW_FIELDS if f not in raw.columns]
+    frame = raw.with_columns(missing)
+    return frame.with_columns(
+        pl.col(f).cast(pl.String).str.strip_chars().replace("", None) for f in RAW_FIELDS
+    )
+
+
+def _joined(columns: list[str], separator: str) -> pl.Expr:
+    return pl.concat_str(columns, separator=separator, ignore_nulls=True).replace("", None)
+
+
+def _name_parts(full: pl.Expr) -> list[pl.Expr]:
+    """Split a cleaned full name: first word, last word, the words between."""
+    words = full.str.split(" ")
+    n = words.list.len()
+    return [
+        words.list.first().alias("family_name"),
+        pl.when(n > 2)
+        .then(words.list.slice(1, n - 2).list.join(" "))
+        .otherwise(None)
+        .alias("middle_name"),
+        pl.when(n > 1).then(words.list.last()).otherwise(None).alias("given_name"),
+    ]
+
+
+def standardise(raw: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
+    """Standardise raw person rows (text columns named by canonical field).
+
+    Args:
+        raw: one text column per canonical field present, plus ``extra:*``
+            columns; columns starting with ``_`` (lineage) pass through.
+        reference: the batch date, against which future birth dates are flaws.
+
+    Returns:
+        The lineage columns, the standardised person columns, ``extras`` (JSON
+        of the ``extra:*`` columns) and ``flaws`` (';'-separated codes, null
+        when clean).
+    """
+    lineage = [c for c in raw.columns if c.startswith("_")]
+    extras = [c for c in raw.columns if c.startswith("extra:")]
+    f = _with_all_fields(raw).with_columns(
+        pl.coalesce(
+            pl.col("full_name"), _joined(["family_name", "middle_name", "given_name"], " ")
+        ).alias("full_name"),
+        pl.coalesce(pl.col("address"), _joined(list(reversed(_ADDRESS_PARTS)), ", ")).alias(
+            "address"
+        ),
+    )
+    mapped = {
+        "full_name": clean_name,
+        "other_name": clean_name,
+        "father_name": clean_name,
+        "mother_name": clean_name,
+        "sex": sex_code,
+        "ethnicity": ethnicity,
+        "address": normalize,
+        **{field: normalize for field in _TEXT_FIELDS},
+    }
+    f = f.with_columns(
+        pl.col("sex").alias("_sex_text"),
+        *(map_distinct(f.get_column(c), fn).alias(c) for c, fn in mapped.items()),
+    )
+    f = f.with_columns(
+        map_distinct(f.get_column("birth_place"), province_code).alias("birth_province_code")
+    )
+    full_date = pl.struct(parse_dates(pl.col("date_of_birth"), reference))
+    split_date = pl.struct(
+        parse_date_parts(
+            pl.col("birth_day"), pl.col("birth_month"), pl.col("birth_year"), reference
+        )
+    )
+    use_full = (
+        full_date.struct.field("birth_year").is_not_null()
+        | split_date.struct.field("birth_year").is_null()
+    )
+    f = f.with_columns(
+        pl.when(use_full).then(full_date).otherwise(split_date).alias("_dob"),
+        parse_dates(pl.col("registered_on"), reference)[3].alias("registered_on"),
+        pl.col("id_number").str.replace_all(r"\D", "").replace("", None).alias("id_number"),
+    ).drop("date_of_birth", "birth_day", "birth_month", "birth_year")
+    f = f.unnest("_dob").with_columns(*_name_parts(pl.col("full_name")))
+    words = pl.col("full_name").str.split(" ").list.len()
+    flaws = [
+        pl.col("dob_flaw"),
+        pl.when(pl.col("_sex_text").is_not_null() & pl.col("sex").is_null()).then(
+            pl.lit("unknown_sex_code")
+        ),
+        pl.when(
+            pl.col("id_number").is_not_null() & ~pl.col("id_number").str.len_chars().is_in([9, 12])
+        ).then(pl.lit("id_number_length")),
+        pl.when(pl.col("full_name").is_not_null() & ((words < 2) | (words > 6))).then(
+            pl.lit("unusual_name_length")
+        ),
+    ]
+    f = f.with_columns(
+        pl.concat_str(flaws, separator=";", ignore_nulls=True).replace("", None).alias("flaws"),
+        _extras_json(extras),
+    )
+    person = [c for c in RECORD_SCHEMA if c in f.columns and not c.startswith("_")]
+    return f.select(*lineage, *person)
+
+
+def _extras_json(extras: list[str]) -> pl.Expr:
+    if not extras:
+        return pl.lit(None, dtype=pl.String).alias("extras")
+    fields = [pl.col(c).alias(c.removeprefix("extra:")) for c in extras]
+    return pl.struct(fields).struct.json_encode().alias("extras")
