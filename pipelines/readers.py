@@ -144,7 +144,7 @@ def _repair_column(values: list[str | None]) -> tuple[list[str | None], str | No
     legacy = detect_legacy_strings(texts) if texts else None
     if legacy is None:
         return values, None
-    return [repair_text(v) if v else v for v in values], legacy
+    return [repair_text(v, encoding=legacy) if v else v for v in values], legacy
 
 
 def _read_dbf(path: Path) -> RawTable:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,16 @@ def batch_folders(inbox: Path) -> list[Path]:
 
 
 def plan_batch(batch_dir: Path, warehouse: Path) -> list[str]:
-    """Return the province folders of a batch; reject unknown folders into quarantine."""
+    """Start a batch: clear its staging area, return its province folders.
+
+    Folders that are not province codes are rejected: each is recorded as one
+    quarantined entry, and nothing from it is loaded.
+    """
+    if not batch_dir.is_dir():
+        raise FileNotFoundError(f"batch folder '{batch_dir}' does not exist")
     batch_id = batch_dir.name
     staging = warehouse / "staging"
+    shutil.rmtree(staging_dir(warehouse, batch_id), ignore_errors=True)
     provinces: list[str] = []
     for folder in sorted(p for p in batch_dir.iterdir() if not p.name.startswith(".")):
         try:
@@ -110,7 +118,9 @@ def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> dict[s
     if registry.exists():
         with connect(registry) as con:
             old = registered_records(con)
-        scope = pl.concat([old.filter(~pl.col("record_key").is_in(new["record_key"].to_list())), new])
+        scope = pl.concat(
+            [old.filter(~pl.col("record_key").is_in(new["record_key"].to_list())), new]
+        )
     else:
         scope = new
     result = link_records(scope.sort("record_key"), settings.match)
@@ -164,7 +174,9 @@ def register_and_load(
     clusters = pl.read_parquet(match_dir / "clusters.parquet")
     with connect(warehouse / REGISTRY_FILE) as con:
         old = registered_records(con)
-        scope = pl.concat([old.filter(~pl.col("record_key").is_in(new["record_key"].to_list())), new])
+        scope = pl.concat(
+            [old.filter(~pl.col("record_key").is_in(new["record_key"].to_list())), new]
+        )
         previous = read_previous(con)
         update = update_register(scope, clusters, previous, batch_id, settings.pin_key)
         tables = BatchTables(
@@ -200,7 +212,9 @@ def check_quality(warehouse: Path, batch_id: str) -> dict[str, Any]:
         reports = [records_report, registry_report]
         report = write_report(con, warehouse / REPORT_FILE, reports)
     for r in reports:
-        write_validation_json(r, staging_dir(warehouse, batch_id) / f"validation-{r.suite_name}.json")
+        write_validation_json(
+            r, staging_dir(warehouse, batch_id) / f"validation-{r.suite_name}.json"
+        )
     for r in reports:
         r.raise_for_failures()
     return {"report": str(report), "expectations": sum(len(r.results) for r in reports)}
@@ -226,9 +240,8 @@ class RunSummary:
                 f"  rows read {c['rows_read']:,} = loaded {c['rows_loaded']:,}"
                 f" + quarantined {c['rows_quarantined']:,} + skipped {c['rows_skipped']:,}",
                 f"  persons {c['persons_total']:,} (new {c['persons_new']:,},"
-                f" pending {c['persons_pending']:,}); duplicates merged into existing persons"
-                f" {c['persons_merged']:,}; records linked as duplicates"
-                f" {c['rows_loaded'] - c['persons_new']:,}",
+                f" pending {c['persons_pending']:,}); registered persons merged"
+                f" {c['persons_merged']:,}",
                 f"  PINs issued {c['pins_issued']:,}; candidate pairs {self.match['pairs']:,}"
                 f" (link {self.match.get('pairs_link', 0):,},"
                 f" review {self.match.get('pairs_review', 0):,})",
@@ -244,11 +257,6 @@ def run_batch(batch_dir: Path, warehouse: Path, settings: RunSettings | None = N
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     batch_id = batch_dir.name
     staging = warehouse / "staging"
-    batch_staging = staging_dir(warehouse, batch_id)
-    if batch_staging.exists():
-        import shutil
-
-        shutil.rmtree(batch_staging)
     provinces = plan_batch(batch_dir, warehouse)
     for code in provinces:
         ingest_province(batch_dir, code, staging)

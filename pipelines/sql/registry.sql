@@ -11,8 +11,13 @@ CREATE TABLE IF NOT EXISTS person (
     middle_name          VARCHAR,
     given_name           VARCHAR,
     full_name            VARCHAR,
+    name_source          VARCHAR,              -- record_key the name was taken from
     date_of_birth        DATE,                 -- null when not known to the day
     birth_year           INTEGER,
+    birth_month          TINYINT,
+    birth_day            TINYINT,
+    dob_precision        VARCHAR,              -- day / month / year / unknown
+    dob_source           VARCHAR,              -- record_key the birth date was taken from
     sex                  VARCHAR,              -- M / F / null
     birth_province_code  VARCHAR,
     ethnicity            VARCHAR,
@@ -97,7 +102,7 @@ CREATE TABLE IF NOT EXISTS pin_event (
     other_pin            VARCHAR,
     person_id            VARCHAR,
     batch_id             VARCHAR NOT NULL,
-    at                   TIMESTAMP NOT NULL,
+    "at"                 TIMESTAMP NOT NULL,
     reason               VARCHAR
 );
 

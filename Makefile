@@ -1,0 +1,56 @@
+# dancu: two commands for a new user, `make demo` and `make test`.
+# Everything lives in this folder: the environment (.venv, from uv.lock), a
+# pinned uv (.uv-bootstrap), Airflow's home with its SQLite DB (.airflow) and
+# the demo warehouse (warehouse/).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.8
+UV := .uv-bootstrap/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__UNIT_TEST_MODE := False
+export PYTHONPATH := $(CURDIR)
+
+AIRFLOW_PORT ?= 8080
+
+.PHONY: setup demo test lint airflow airflow-stop clean
+
+setup: $(VENV)/.synced
+
+$(UV):
+	$(PYTHON) -m venv .uv-bootstrap
+	.uv-bootstrap/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+demo: setup
+	$(BIN)/python scripts/demo.py --inbox data/samples/inbox --warehouse warehouse
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy pipelines matching quality dags
+
+# Airflow UI on 127.0.0.1:$(AIRFLOW_PORT), in its own process group (stop it with `make airflow-stop`).
+airflow: setup
+	$(BIN)/airflow db migrate > /dev/null
+	AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	AIRFLOW__CORE__PARALLELISM=4 \
+	setsid $(BIN)/airflow standalone > $(AIRFLOW_HOME)/standalone.log 2>&1 & echo $$! > $(AIRFLOW_HOME)/standalone.pid
+	@echo "Airflow starting on http://127.0.0.1:$(AIRFLOW_PORT) (about 40 s); log: $(AIRFLOW_HOME)/standalone.log"
+	@echo "User: admin; password: $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
+	@echo "Stop it with: make airflow-stop"
+
+airflow-stop:
+	@test -f $(AIRFLOW_HOME)/standalone.pid && kill -TERM -- -$$(cat $(AIRFLOW_HOME)/standalone.pid) && rm $(AIRFLOW_HOME)/standalone.pid && echo stopped || echo "not running"
+
+clean:
+	rm -rf $(VENV) .uv-bootstrap .airflow warehouse

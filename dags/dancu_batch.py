@@ -1,0 +1,103 @@
+"""
+# dancu_batch: one batch of legacy household-register exports into the registry
+
+Runs the same stages as `dancu run`, one Airflow task each, for the batch
+folder `inbox/<batch>`:
+
+1. **plan**: list the province folders (unknown folders are rejected into quarantine);
+2. **ingest**: one mapped task per province folder: read, standardise and stage as Parquet;
+3. **validate_staged**: Great Expectations on the staged records (fails loudly);
+4. **match**: blocking, comparisons, Fellegi-Sunter scores, clusters, against everyone registered;
+5. **load**: update the PIN register and write `registry.duckdb` in one transaction;
+6. **quality**: Great Expectations on the registry and the HTML report.
+
+Params: `inbox` (folder holding batch folders), `batch` (the batch folder name),
+`warehouse` (where `registry.duckdb` and `report.html` live). Runs of this DAG
+are serialised (`max_active_runs=1`): batches must load in order. Every task
+overwrites its own outputs, so a retry is safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, Param, dag, task
+
+_REPO = Path(__file__).resolve().parent.parent
+REGISTRY = Asset("dancu-registry")
+
+
+@dag(
+    dag_id="dancu_batch",
+    schedule=None,
+    start_date=dt.datetime(2021, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["dancu"],
+    params={
+        "inbox": Param(str(_REPO / "data" / "samples" / "inbox"), type="string"),
+        "batch": Param("2021-06-15", type="string"),
+        "warehouse": Param(str(_REPO / "warehouse"), type="string"),
+    },
+)
+def dancu_batch() -> None:
+    """Wire the stages of one batch run."""
+
+    @task
+    def plan(params: dict[str, Any] | None = None) -> list[str]:
+        from pipelines.run import plan_batch
+
+        assert params is not None
+        return plan_batch(Path(params["inbox"]) / params["batch"], Path(params["warehouse"]))
+
+    @task(retries=2, retry_delay=dt.timedelta(seconds=10), map_index_template="{{ province }}")
+    def ingest(province: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from pipelines.ingest import ingest_province
+
+        assert params is not None
+        batch_dir = Path(params["inbox"]) / params["batch"]
+        staging = Path(params["warehouse"]) / "staging"
+        return ingest_province(batch_dir, province, staging).to_dict()
+
+    @task
+    def validate_staged(
+        summaries: list[dict[str, Any]], params: dict[str, Any] | None = None
+    ) -> int:
+        from pipelines.run import staged_records
+        from quality.expectations import validate_records
+
+        assert params is not None
+        records = staged_records(Path(params["warehouse"]), params["batch"])
+        validate_records(records).raise_for_failures()
+        return records.height
+
+    @task
+    def match(staged: int, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from pipelines.run import RunSettings, match_batch
+
+        assert params is not None
+        return match_batch(Path(params["warehouse"]), params["batch"], RunSettings())
+
+    @task(outlets=[REGISTRY])
+    def load(matched: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from pipelines.run import RunSettings, register_and_load
+
+        assert params is not None
+        started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return register_and_load(Path(params["warehouse"]), params["batch"], RunSettings(), started)
+
+    @task
+    def quality(loaded: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from pipelines.run import check_quality
+
+        assert params is not None
+        return check_quality(Path(params["warehouse"]), params["batch"])
+
+    summaries = ingest.expand(province=plan())
+    quality(load(match(validate_staged(summaries))))
+
+
+dancu_batch()
