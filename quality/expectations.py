@@ -1,0 +1,455 @@
+"""Great Expectations suites for standardised records and for the registry.
+
+Each table to check is declared as data: a list of named checks, each naming a
+Great Expectations expectation class and its arguments. Adding a check is a
+new entry, not new code. The suites run in an ephemeral, offline GX context on
+pandas frames (GX's SQL path does not work on DuckDB, so registry tables are
+read through DuckDB into pandas first; derived truth columns such as "does the
+PIN's century digit agree with sex and birth year" are computed in SQL and the
+expectation asks them to be true).
+
+Great Expectations takes several seconds to import, so it is imported inside
+the functions that run the suites, never at module level.
+
+The outcome is a small, JSON-serialisable :class:`ValidationReport`. Every
+check declared here is must-hold (GX severity ``critical``); a check declared
+with ``severity=WARN`` (GX ``warning``) is reported but never fails the run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import polars as pl
+
+MUST = "must"
+WARN = "warn"
+
+_GX_SEVERITY = {MUST: "critical", WARN: "warning"}
+_MAX_EXAMPLES = 5
+
+
+class QualityError(Exception):
+    """Raised when a must-hold expectation failed."""
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    """The outcome of one expectation.
+
+    Attributes:
+        name: Short name of the check, e.g. ``pin_format``.
+        table: The table or frame checked, e.g. ``person``.
+        column: The column (or comma-joined columns) checked, if any.
+        expectation: The GX expectation type, e.g. ``expect_column_values_to_be_unique``.
+        severity: ``must`` (fails the run) or ``warn`` (reported only).
+        success: Whether the expectation held.
+        element_count: Rows seen.
+        unexpected_count: Rows that broke it.
+        unexpected_examples: Up to five offending rows (their key columns and value).
+        exception: GX's error message when the expectation could not run.
+    """
+
+    name: str
+    table: str
+    column: str | None
+    expectation: str
+    severity: str
+    success: bool
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    unexpected_examples: list[Any] = field(default_factory=list)
+    exception: str | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        """``table.name``, how failures are named in messages."""
+        return f"{self.table}.{self.name}"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The results of one validation run, small enough to keep as JSON.
+
+    Attributes:
+        suite_name: ``records`` or ``registry``.
+        success: True when every must-hold expectation held.
+        results: One entry per expectation, in declaration order.
+    """
+
+    suite_name: str
+    success: bool
+    results: list[ExpectationResult]
+
+    def failures(self, severity: str = MUST) -> list[ExpectationResult]:
+        """Return the failed expectations of ``severity``."""
+        return [r for r in self.results if not r.success and r.severity == severity]
+
+    def raise_for_failures(self) -> None:
+        """Raise :class:`QualityError` when a must-hold expectation failed.
+
+        Raises:
+            QualityError: One line naming each failed must-hold expectation
+                and how many rows broke it.
+        """
+        failed = self.failures(MUST)
+        if not failed:
+            return
+        parts = [
+            f"{r.qualified_name} ({r.unexpected_count} unexpected)"
+            if r.exception is None
+            else f"{r.qualified_name} (error: {r.exception.splitlines()[0][:120]})"
+            for r in failed
+        ]
+        raise QualityError(
+            f"{self.suite_name}: {len(failed)} must-hold expectation(s) failed: " + "; ".join(parts)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as plain JSON-compatible data."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationReport:
+        """Rebuild a report from :meth:`to_dict` output."""
+        return cls(
+            suite_name=data["suite_name"],
+            success=data["success"],
+            results=[ExpectationResult(**r) for r in data["results"]],
+        )
+
+
+def write_validation_json(report: ValidationReport, path: Path) -> Path:
+    """Write ``report`` as JSON, atomically (temporary name, then rename).
+
+    Args:
+        report: The report to save.
+        path: Destination file; parent folders are created.
+
+    Returns:
+        ``path``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(
+        json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    os.replace(tmp, path)
+    return path
+
+
+def read_validation_json(path: Path) -> ValidationReport:
+    """Read a report written by :func:`write_validation_json`."""
+    return ValidationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One expectation: a name, a GX expectation class name and its arguments."""
+
+    name: str
+    expectation: str
+    kwargs: Mapping[str, Any]
+    severity: str = MUST
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A frame to validate: its name, the key columns that identify a row, its checks."""
+
+    name: str
+    key_columns: tuple[str, ...]
+    checks: tuple[_Check, ...]
+    query: str = ""
+
+
+def _columns(check: _Check) -> list[str]:
+    """The columns a check reads."""
+    if "column" in check.kwargs:
+        return [check.kwargs["column"]]
+    return list(check.kwargs.get("column_list", []))
+
+
+def _not_null(column: str) -> _Check:
+    return _Check(f"{column}_not_null", "ExpectColumnValuesToNotBeNull", {"column": column})
+
+
+def _all_true(name: str, column: str) -> _Check:
+    # Nulls are skipped by GX: a null helper column means "does not apply".
+    return _Check(name, "ExpectColumnValuesToBeInSet", {"column": column, "value_set": [True]})
+
+
+_RECORDS = _Table(
+    name="records",
+    key_columns=("record_key",),
+    checks=(
+        _not_null("record_key"),
+        _Check("record_key_unique", "ExpectColumnValuesToBeUnique", {"column": "record_key"}),
+        _not_null("local_id"),
+        _not_null("province_code"),
+        _Check(
+            "province_code_format",
+            "ExpectColumnValuesToMatchRegex",
+            {"column": "province_code", "regex": r"^\d{3}$"},
+        ),
+        _Check(
+            "sex_in_set", "ExpectColumnValuesToBeInSet", {"column": "sex", "value_set": ["M", "F"]}
+        ),
+        _not_null("dob_precision"),
+        _Check(
+            "dob_precision_in_set",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "dob_precision", "value_set": ["day", "month", "year", "unknown"]},
+        ),
+        _Check(
+            "birth_year_range",
+            "ExpectColumnValuesToBeBetween",
+            {"column": "birth_year", "min_value": 1880, "max_value": 2030},
+        ),
+        _Check(
+            "birth_month_range",
+            "ExpectColumnValuesToBeBetween",
+            {"column": "birth_month", "min_value": 1, "max_value": 12},
+        ),
+        _Check(
+            "birth_day_range",
+            "ExpectColumnValuesToBeBetween",
+            {"column": "birth_day", "min_value": 1, "max_value": 31},
+        ),
+        _not_null("full_name"),
+    ),
+)
+
+# PIN digit 4: 0/1 for 1900-1999, 2/3 for 2000-2099, ... 8/9 for 2300-2399 (male/female).
+# Helper columns are null where the rule does not apply (not active, no PIN).
+_PERSON_QUERY = """
+SELECT
+    person_id,
+    pin,
+    status,
+    CASE WHEN status = 'active' AND pin IS NOT NULL THEN coalesce(
+        birth_year BETWEEN 1900 AND 2399
+        AND substr(pin, 4, 1) = CAST(
+            2 * (birth_year // 100 - 19) + CASE sex WHEN 'M' THEN 0 WHEN 'F' THEN 1 END
+            AS VARCHAR),
+        false) END AS pin_century_sex_ok,
+    CASE WHEN status = 'active' AND pin IS NOT NULL THEN coalesce(
+        substr(pin, 5, 2) = lpad(CAST(birth_year % 100 AS VARCHAR), 2, '0'),
+        false) END AS pin_year_ok,
+    CASE WHEN status = 'active' AND pin IS NOT NULL AND birth_province_code IS NOT NULL
+        THEN substr(pin, 1, 3) = birth_province_code END AS pin_province_ok
+FROM person
+ORDER BY person_id
+"""
+
+_SOURCE_RECORD_QUERY = """
+SELECT s.record_key, s.province_code, s.local_id, s.person_id,
+       p.person_id IS NOT NULL AS person_exists
+FROM source_record AS s
+LEFT JOIN person AS p ON p.person_id = s.person_id
+ORDER BY s.record_key
+"""
+
+_COUNTS_QUERY = """
+SELECT {keys}, rows_read, rows_loaded, rows_quarantined, rows_skipped,
+       rows_read = rows_loaded + rows_quarantined + rows_skipped AS counts_add_up
+FROM {table}
+ORDER BY {keys}
+"""
+
+_REGISTRY = (
+    _Table(
+        name="person",
+        key_columns=("person_id", "pin"),
+        query=_PERSON_QUERY,
+        checks=(
+            _Check(
+                "pin_format",
+                "ExpectColumnValuesToMatchRegex",
+                {"column": "pin", "regex": r"^\d{12}$"},
+            ),
+            _Check("pin_unique", "ExpectColumnValuesToBeUnique", {"column": "pin"}),
+            _Check(
+                "status_in_set",
+                "ExpectColumnValuesToBeInSet",
+                {"column": "status", "value_set": ["active", "retired", "pending"]},
+            ),
+            _all_true("pin_century_sex", "pin_century_sex_ok"),
+            _all_true("pin_year", "pin_year_ok"),
+            _all_true("pin_province", "pin_province_ok"),
+        ),
+    ),
+    _Table(
+        name="source_record",
+        key_columns=("record_key",),
+        query=_SOURCE_RECORD_QUERY,
+        checks=(
+            _Check(
+                "province_local_id_unique",
+                "ExpectCompoundColumnsToBeUnique",
+                {"column_list": ["province_code", "local_id"]},
+            ),
+            _all_true("person_exists", "person_exists"),
+        ),
+    ),
+    _Table(
+        name="ingest_file",
+        key_columns=("batch_id", "source_file"),
+        query=_COUNTS_QUERY.format(keys="batch_id, source_file", table="ingest_file"),
+        checks=(_all_true("counts_add_up", "counts_add_up"),),
+    ),
+    _Table(
+        name="run",
+        key_columns=("run_id", "batch_id"),
+        query=_COUNTS_QUERY.format(keys="run_id, batch_id", table="run"),
+        checks=(_all_true("counts_add_up", "counts_add_up"),),
+    ),
+)
+
+
+def validate_records(records: pl.DataFrame) -> ValidationReport:
+    """Validate standardised records (columns of ``pipelines.schema.RECORD_SCHEMA``).
+
+    Checks: record_key unique and not null; local_id, province_code, full_name
+    and dob_precision not null; province_code three digits; sex M/F or null;
+    dob_precision day/month/year/unknown; birth_year 1880-2030, birth_month
+    1-12, birth_day 1-31, each or null. A missing column fails its checks.
+
+    Args:
+        records: Standardised records.
+
+    Returns:
+        The report for suite ``records``.
+    """
+    wanted = {col for check in _RECORDS.checks for col in _columns(check)}
+    wanted |= set(_RECORDS.key_columns)
+    frame = records.select(sorted(wanted & set(records.columns))).to_pandas(
+        use_pyarrow_extension_array=False
+    )
+    return _run_suites("records", [(_RECORDS, frame)])
+
+
+def validate_registry(con: duckdb.DuckDBPyConnection) -> ValidationReport:
+    """Validate the registry tables of ``pipelines/sql/registry.sql``.
+
+    Checks: person.pin twelve digits and unique; for active persons the PIN's
+    century/sex digit, year digits and (when known) province digits agree with
+    the person; status active/retired/pending; source_record unique on
+    (province_code, local_id) and every person_id present in person; for every
+    ``ingest_file`` and ``run`` row, rows_read = loaded + quarantined + skipped.
+
+    Args:
+        con: An open connection to the registry.
+
+    Returns:
+        The report for suite ``registry``.
+    """
+    frames = [(table, con.sql(table.query).df()) for table in _REGISTRY]
+    return _run_suites("registry", frames)
+
+
+def _run_suites(suite_name: str, frames: Sequence[tuple[_Table, pd.DataFrame]]) -> ValidationReport:
+    """Run each table's suite on its frame in one ephemeral GX context."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas(f"dancu_{suite_name}")
+    results: list[ExpectationResult] = []
+    for table, frame in frames:
+        batch = source.add_dataframe_asset(table.name).add_batch_definition_whole_dataframe("all")
+        suite = context.suites.add(gx.ExpectationSuite(name=f"{suite_name}.{table.name}"))
+        for check in table.checks:
+            expectation_class = getattr(gxe, check.expectation)
+            suite.add_expectation(
+                expectation_class(
+                    **check.kwargs,
+                    meta={"name": check.name},
+                    severity=_GX_SEVERITY[check.severity],
+                )
+            )
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=suite.name, data=batch, suite=suite)
+        )
+        outcome = definition.run(
+            batch_parameters={"dataframe": frame},
+            result_format={
+                "result_format": "SUMMARY",
+                "unexpected_index_column_names": [
+                    c for c in table.key_columns if c in frame.columns
+                ],
+                "partial_unexpected_count": _MAX_EXAMPLES,
+            },
+        )
+        order = {check.name: i for i, check in enumerate(table.checks)}
+        table_results = [_result(table.name, r) for r in outcome.results]
+        results.extend(sorted(table_results, key=lambda r: order.get(r.name, len(order))))
+    success = not any(not r.success and r.severity == MUST for r in results)
+    return ValidationReport(suite_name=suite_name, success=success, results=results)
+
+
+def _result(table: str, gx_result: Any) -> ExpectationResult:
+    """Reduce one GX ExpectationValidationResult to an :class:`ExpectationResult`."""
+    config = gx_result.expectation_config
+    kwargs = config.kwargs
+    column = kwargs.get("column") or ",".join(kwargs.get("column_list") or []) or None
+    severity = (
+        MUST if str(getattr(config.severity, "value", config.severity)) == "critical" else WARN
+    )
+    info = gx_result.result or {}
+    examples = (
+        info.get("partial_unexpected_index_list") or info.get("partial_unexpected_list") or []
+    )
+    exception = _exception_message(gx_result.exception_info or {})
+    return ExpectationResult(
+        name=(config.meta or {}).get("name", config.type),
+        table=table,
+        column=column,
+        expectation=config.type,
+        severity=severity,
+        success=bool(gx_result.success),
+        element_count=_plain(info.get("element_count")),
+        unexpected_count=_plain(info.get("unexpected_count")),
+        unexpected_examples=_plain(list(examples)[:_MAX_EXAMPLES]),
+        exception=exception,
+    )
+
+
+def _exception_message(info: Mapping[str, Any]) -> str | None:
+    """GX's error message, from a flat exception_info or one keyed by metric."""
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))
+    for nested in info.values():
+        if isinstance(nested, Mapping) and nested.get("exception_message"):
+            return str(nested["exception_message"])
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy / pandas scalars and containers into JSON-compatible Python values."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if hasattr(value, "item"):  # numpy scalar
+        return _plain(value.item())
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if type(value).__name__ in {"NAType", "NaTType"}:
+        return None
+    return str(value)
