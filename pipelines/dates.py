@@ -36,131 +36,154 @@ DATE_PARTS_SCHEMA = {
 }
 
 
-def _part(text: pl.Expr, which: str) -> pl.Expr:
-    """Coalesce the digits of one part (d, m or y) over all patterns."""
-    candidates = []
-    for regex, order in _PATTERNS:
-        if which in order:
-            group = order.index(which) + 1
-            candidates.append(text.str.extract(regex, group))
-    return pl.coalesce(candidates)
-
-
-def parse_dates(text: pl.Expr, reference: dt.date) -> list[pl.Expr]:
-    """Return expressions for the parsed parts of a birth-date text column.
+def parse_dates(text: pl.Series, reference: dt.date) -> pl.DataFrame:
+    """Parse a column of birth-date texts.
 
     Args:
-        text: the raw date text (already stripped; null when empty).
+        text: the raw date texts (null when empty).
         reference: the date the data describes (the batch date): later birth
             dates are flawed, and two-digit years above its year are 19xx.
 
     Returns:
-        Expressions aliased as the columns of :data:`DATE_PARTS_SCHEMA`.
+        A frame of the columns of :data:`DATE_PARTS_SCHEMA`, row for row.
     """
-    t = text.str.strip_chars()
-    serial = t.str.extract(r"^(\d{5})(?:\.0+)?$", 1).cast(pl.Int64)
-    serial_date = pl.lit(_EXCEL_EPOCH) + pl.duration(days=serial)
-    y_raw = _part(t, "y")
-    y_num = y_raw.cast(pl.Int32, strict=False)
-    two_digit = y_raw.str.len_chars() == 2
-    pivot = reference.year % 100
-    year = (
-        pl.when(serial.is_not_null())
-        .then(serial_date.dt.year())
-        .when(two_digit & (y_num > pivot))
-        .then(y_num + 1900)
-        .when(two_digit)
-        .then(y_num + 2000)
-        .otherwise(y_num)
+    frame = pl.DataFrame({"t": text.cast(pl.String).str.strip_chars()})
+    parts: dict[str, list[pl.Expr]] = {"d": [], "m": [], "y": []}
+    for regex, order in _PATTERNS:
+        for group, which in enumerate(order, start=1):
+            if which:
+                parts[which].append(pl.col("t").str.extract(regex, group))
+    frame = frame.with_columns(
+        pl.coalesce(parts["y"]).alias("y_raw"),
+        pl.coalesce(parts["m"]).cast(pl.Int32, strict=False).alias("m"),
+        pl.coalesce(parts["d"]).cast(pl.Int32, strict=False).alias("d"),
+        pl.col("t").str.extract(r"^(\d{5})(?:\.0+)?$", 1).cast(pl.Int64).alias("serial"),
+    ).with_columns(
+        (pl.lit(_EXCEL_EPOCH) + pl.duration(days=pl.col("serial"))).alias("serial_date"),
+    )
+    frame = frame.with_columns(
+        pl.when(pl.col("serial").is_not_null())
+        .then(pl.col("serial_date").dt.year())
+        .otherwise(_full_year(pl.col("y_raw"), reference))
         .cast(pl.Int32)
+        .alias("y"),
+        pl.when(pl.col("serial").is_not_null())
+        .then(pl.col("serial_date").dt.month().cast(pl.Int32))
+        .otherwise(pl.col("m"))
+        .alias("m"),
+        pl.when(pl.col("serial").is_not_null())
+        .then(pl.col("serial_date").dt.day().cast(pl.Int32))
+        .otherwise(pl.col("d"))
+        .alias("d"),
     )
-    month = (
-        pl.when(serial.is_not_null())
-        .then(serial_date.dt.month())
-        .otherwise(_part(t, "m").cast(pl.Int32, strict=False))
-    )
-    day = (
-        pl.when(serial.is_not_null())
-        .then(serial_date.dt.day())
-        .otherwise(_part(t, "d").cast(pl.Int32, strict=False))
-    )
-    month = pl.when(month == 0).then(None).otherwise(month)
-    day = pl.when((day == 0) | month.is_null()).then(None).otherwise(day)
-    return _finish(t, year, month, day, reference)
+    return _finish(frame, reference)
 
 
 def parse_date_parts(
-    day: pl.Expr, month: pl.Expr, year: pl.Expr, reference: dt.date
-) -> list[pl.Expr]:
+    day: pl.Series, month: pl.Series, year: pl.Series, reference: dt.date
+) -> pl.DataFrame:
     """Like :func:`parse_dates`, for separate day, month and year text columns."""
-    y_raw = year.str.strip_chars().str.extract(r"^(\d{2}|\d{4})(?:\.0+)?$", 1)
-    y_num = y_raw.cast(pl.Int32, strict=False)
+    number = r"^(\d{1,4})(?:\.0+)?$"
+    frame = pl.DataFrame(
+        {"d": day.cast(pl.String), "m": month.cast(pl.String), "y": year.cast(pl.String)}
+    ).with_columns(pl.all().str.strip_chars())
+    frame = frame.with_columns(
+        pl.concat_str(["d", "m", "y"], separator="/", ignore_nulls=True)
+        .replace("", None)
+        .alias("t"),
+        _full_year(pl.col("y").str.extract(r"^(\d{2}|\d{4})(?:\.0+)?$", 1), reference)
+        .cast(pl.Int32)
+        .alias("y"),
+        pl.col("m").str.extract(number, 1).cast(pl.Int32, strict=False).alias("m"),
+        pl.col("d").str.extract(number, 1).cast(pl.Int32, strict=False).alias("d"),
+    )
+    return _finish(frame, reference)
+
+
+def _full_year(raw: pl.Expr, reference: dt.date) -> pl.Expr:
+    """Four-digit year from 2 or 4 digits: two-digit years above the reference's are 19xx."""
+    number = raw.cast(pl.Int32, strict=False)
+    two_digit = raw.str.len_chars() == 2
     pivot = reference.year % 100
-    y = (
-        pl.when((y_raw.str.len_chars() == 2) & (y_num > pivot))
-        .then(y_num + 1900)
-        .when(y_raw.str.len_chars() == 2)
-        .then(y_num + 2000)
-        .otherwise(y_num)
+    return (
+        pl.when(two_digit & (number > pivot))
+        .then(number + 1900)
+        .when(two_digit)
+        .then(number + 2000)
+        .otherwise(number)
     )
-    m = month.str.strip_chars().str.extract(r"^(\d{1,2})(?:\.0+)?$", 1).cast(pl.Int32)
-    d = day.str.strip_chars().str.extract(r"^(\d{1,2})(?:\.0+)?$", 1).cast(pl.Int32)
-    m = pl.when(m == 0).then(None).otherwise(m)
-    d = pl.when((d == 0) | m.is_null()).then(None).otherwise(d)
-    text = pl.concat_str([day, month, year], separator="/", ignore_nulls=True)
-    text = pl.when(text.str.len_chars() == 0).then(None).otherwise(text)
-    return _finish(text, y.cast(pl.Int32), m, d, reference)
 
 
-def _finish(
-    text: pl.Expr, year: pl.Expr, month: pl.Expr, day: pl.Expr, reference: dt.date
-) -> list[pl.Expr]:
-    """Validate parsed parts and derive the date, precision, placeholder and flaw."""
-    iso = pl.format(
-        "{}-{}-{}",
-        year.cast(pl.String).str.zfill(4),
-        month.cast(pl.String).str.zfill(2),
-        day.cast(pl.String).str.zfill(2),
+def _finish(frame: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
+    """Validate parsed parts (columns t, y, m, d) into the date-part columns."""
+    y, m, d = pl.col("y"), pl.col("m"), pl.col("d")
+    frame = frame.with_columns(
+        pl.when(m == 0).then(None).otherwise(m).alias("m"),
+    ).with_columns(
+        pl.when((d == 0) | m.is_null()).then(None).otherwise(d).alias("d"),
     )
-    full = iso.str.to_date("%Y-%m-%d", strict=False)
-    bad_month = month.is_not_null() & ~month.is_between(1, 12)
-    impossible = day.is_not_null() & ~bad_month & full.is_null()
-    too_old = year.is_not_null() & (year < reference.year - 130)
-    future = (year > reference.year) | (full > pl.lit(reference))
-    unparsed = text.is_not_null() & year.is_null()
-    flaw = (
-        pl.when(unparsed)
+    frame = (
+        frame.with_columns(
+            pl.format(
+                "{}-{}-{}",
+                y.cast(pl.String).str.zfill(4),
+                m.cast(pl.String).str.zfill(2),
+                d.cast(pl.String).str.zfill(2),
+            )
+            .str.to_date("%Y-%m-%d", strict=False)
+            .alias("full"),
+            (m.is_not_null() & ~m.is_between(1, 12)).alias("bad_month"),
+        )
+        .with_columns(
+            (d.is_not_null() & ~pl.col("bad_month") & pl.col("full").is_null()).alias("impossible"),
+            (y.is_not_null() & (y < reference.year - 130)).alias("too_old"),
+            ((y > reference.year) | (pl.col("full") > pl.lit(reference)))
+            .fill_null(False)
+            .alias("future"),
+            (pl.col("t").is_not_null() & y.is_null()).alias("unparsed"),
+        )
+        .with_columns(
+            (pl.col("unparsed") | pl.col("future") | pl.col("too_old")).alias("drop_all"),
+        )
+    )
+    frame = frame.with_columns(
+        pl.when("drop_all").then(None).otherwise(y).alias("birth_year"),
+        pl.when(pl.col("drop_all") | pl.col("bad_month"))
+        .then(None)
+        .otherwise(m)
+        .alias("birth_month"),
+        pl.when(pl.col("drop_all") | pl.col("bad_month") | pl.col("impossible"))
+        .then(None)
+        .otherwise(d)
+        .alias("birth_day"),
+        pl.when("drop_all").then(None).otherwise(pl.col("full")).alias("date_of_birth"),
+        pl.when("unparsed")
         .then(pl.lit("unparseable_date"))
-        .when(future)
+        .when("future")
         .then(pl.lit("future_birth_date"))
-        .when(too_old)
+        .when("too_old")
         .then(pl.lit("implausible_birth_year"))
-        .when(bad_month)
+        .when("bad_month")
         .then(pl.lit("invalid_month"))
-        .when(impossible)
+        .when("impossible")
         .then(pl.lit("impossible_date"))
+        .alias("dob_flaw"),
     )
-    drop_all = unparsed | future | too_old
-    year_out = pl.when(drop_all).then(None).otherwise(year)
-    month_out = pl.when(drop_all | bad_month).then(None).otherwise(month)
-    day_out = pl.when(drop_all | bad_month | impossible).then(None).otherwise(day)
-    date_out = pl.when(drop_all).then(None).otherwise(full)
-    precision = (
-        pl.when(date_out.is_not_null())
+    frame = frame.with_columns(
+        pl.when(pl.col("date_of_birth").is_not_null())
         .then(pl.lit("day"))
-        .when(month_out.is_not_null() & year_out.is_not_null())
+        .when(pl.col("birth_month").is_not_null() & pl.col("birth_year").is_not_null())
         .then(pl.lit("month"))
-        .when(year_out.is_not_null())
+        .when(pl.col("birth_year").is_not_null())
         .then(pl.lit("year"))
         .otherwise(pl.lit("unknown"))
+        .alias("dob_precision"),
+        (
+            pl.col("date_of_birth").is_not_null()
+            & (pl.col("birth_day") == 1)
+            & (pl.col("birth_month") == 1)
+        )
+        .fill_null(False)
+        .alias("dob_placeholder"),
     )
-    placeholder = (date_out.is_not_null() & (day_out == 1) & (month_out == 1)).fill_null(False)
-    return [
-        year_out.cast(pl.Int32).alias("birth_year"),
-        month_out.cast(pl.Int8).alias("birth_month"),
-        day_out.cast(pl.Int8).alias("birth_day"),
-        date_out.alias("date_of_birth"),
-        precision.alias("dob_precision"),
-        placeholder.alias("dob_placeholder"),
-        flaw.alias("dob_flaw"),
-    ]
+    return frame.select(list(DATE_PARTS_SCHEMA)).cast(DATE_PARTS_SCHEMA)  # type: ignore[arg-type]

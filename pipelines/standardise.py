@@ -192,22 +192,32 @@ def standardise(raw: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
     f = f.with_columns(
         map_distinct(f.get_column("birth_place"), province_code).alias("birth_province_code")
     )
-    full_date = pl.struct(parse_dates(pl.col("date_of_birth"), reference))
-    split_date = pl.struct(
-        parse_date_parts(
-            pl.col("birth_day"), pl.col("birth_month"), pl.col("birth_year"), reference
+    full_date = parse_dates(f.get_column("date_of_birth"), reference)
+    split_date = parse_date_parts(
+        f.get_column("birth_day"),
+        f.get_column("birth_month"),
+        f.get_column("birth_year"),
+        reference,
+    )
+    # A full date wins; split day/month/year columns fill in where it says nothing.
+    both = pl.concat(
+        [full_date, split_date.rename(lambda c: f"split_{c}")], how="horizontal"
+    ).with_columns(
+        (pl.col("birth_year").is_not_null() | pl.col("split_birth_year").is_null()).alias(
+            "use_full"
         )
     )
-    use_full = (
-        full_date.struct.field("birth_year").is_not_null()
-        | split_date.struct.field("birth_year").is_null()
+    dob = both.select(
+        pl.when("use_full").then(pl.col(c)).otherwise(pl.col(f"split_{c}")).alias(c)
+        for c in full_date.columns
     )
+    registered = parse_dates(f.get_column("registered_on"), reference).get_column("date_of_birth")
     f = f.with_columns(
-        pl.when(use_full).then(full_date).otherwise(split_date).alias("_dob"),
-        parse_dates(pl.col("registered_on"), reference)[3].alias("registered_on"),
+        registered.alias("registered_on"),
         pl.col("id_number").str.replace_all(r"\D", "").replace("", None).alias("id_number"),
     ).drop("date_of_birth", "birth_day", "birth_month", "birth_year")
-    f = f.unnest("_dob").with_columns(*_name_parts(pl.col("full_name")))
+    f = pl.concat([f, dob], how="horizontal")
+    f = f.with_columns(*_name_parts(pl.col("full_name")))
     words = pl.col("full_name").str.split(" ").list.len()
     flaws = [
         pl.col("dob_flaw"),

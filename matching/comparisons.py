@@ -1,0 +1,347 @@
+"""Comparisons: for each pair of records, which agreement level each field reaches.
+
+A comparison lists its levels in order, strongest first, as polars
+expressions over a pair frame whose columns are ``<column>_l`` and
+``<column>_r`` (and any similarity scores it asks for). The first level that
+holds wins; a pair where the null expression holds gets level -1 (no
+information); a pair that meets no level gets 0 (``else``). Level values
+follow Splink's comparison vector convention: -1 null, 0 else, and the
+strongest level the highest number.
+
+A new comparison is a new entry built from these pieces, not a new branch.
+Similarities (Jaro-Winkler, OSA edit distance) are computed in bulk with
+rapidfuzz ``process.cpdist`` on Python lists, in chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, JaroWinkler
+
+Scorer = Literal["jaro_winkler", "osa"]
+
+_SCORERS: dict[str, Any] = {
+    "jaro_winkler": JaroWinkler.normalized_similarity,
+    "osa": OSA.distance,  # Levenshtein plus adjacent transposition
+}
+_CHUNK = 500_000
+
+
+@dataclass(frozen=True, eq=False)
+class Level:
+    """One agreement level: a label and the condition on the pair frame."""
+
+    label: str
+    when: pl.Expr
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """A string similarity of one prepared column between the two sides."""
+
+    column: str
+    scorer: Scorer
+
+    @property
+    def name(self) -> str:
+        """Column name of the score in the pair frame."""
+        return f"{self.scorer}__{self.column}"
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """An ordered list of agreement levels for one aspect of a record.
+
+    Attributes:
+        name: Short name; output columns are ``gamma_<name>`` and ``w_<name>``.
+        fields: Schema fields the comparison reads (a training blocking rule
+            on any of them fixes it, so EM does not estimate it there).
+        columns: Prepared columns needed on both sides.
+        null: Condition under which the pair carries no information.
+        levels: Levels, strongest first; ``else`` is implicit.
+        similarities: Scores to compute before evaluating the levels.
+    """
+
+    name: str
+    fields: tuple[str, ...]
+    columns: tuple[str, ...]
+    null: pl.Expr
+    levels: tuple[Level, ...]
+    similarities: tuple[Similarity, ...] = ()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Level labels indexed by level value (0 = ``else``)."""
+        return ("else", *(level.label for level in reversed(self.levels)))
+
+    def gamma_expr(self) -> pl.Expr:
+        """Return the expression giving this comparison's level (Int8)."""
+        top = len(self.levels)
+        chain: Any = pl.when(self.null).then(pl.lit(-1, pl.Int8))
+        for i, level in enumerate(self.levels):
+            chain = chain.when(level.when).then(pl.lit(top - i, pl.Int8))
+        return chain.otherwise(pl.lit(0, pl.Int8)).alias(f"gamma_{self.name}")
+
+
+def _l(column: str) -> pl.Expr:
+    return pl.col(f"{column}_l")
+
+
+def _r(column: str) -> pl.Expr:
+    return pl.col(f"{column}_r")
+
+
+def _either_null(column: str) -> pl.Expr:
+    return _l(column).is_null() | _r(column).is_null()
+
+
+def _eq(column: str) -> pl.Expr:
+    return (_l(column) == _r(column)).fill_null(False)
+
+
+def _at_least(sim: Similarity, threshold: float) -> pl.Expr:
+    return pl.col(sim.name) >= threshold
+
+
+def _words_within(column: str) -> pl.Expr:
+    """One side's words appear, in order and whole, inside the other side."""
+    left = pl.lit(" ") + _l(column) + pl.lit(" ")
+    right = pl.lit(" ") + _r(column) + pl.lit(" ")
+    return (
+        left.str.contains(right, literal=True) | right.str.contains(left, literal=True)
+    ).fill_null(False)
+
+
+def given_name_comparison() -> Comparison:
+    """Given name: exact, folded exact, Jaro-Winkler ≥ 0.92 on folded, phonetic, else."""
+    jw = Similarity("given_name__fold", "jaro_winkler")
+    return Comparison(
+        name="given_name",
+        fields=("given_name",),
+        columns=("given_name", "given_name__fold", "given_name__phon"),
+        null=_either_null("given_name__fold"),
+        levels=(
+            Level("exact", _eq("given_name")),
+            Level("folded", _eq("given_name__fold")),
+            Level("jaro_winkler_0.92", _at_least(jw, 0.92)),
+            Level("phonetic", _eq("given_name__phon")),
+        ),
+        similarities=(jw,),
+    )
+
+
+def family_name_comparison() -> Comparison:
+    """Family name: exact or folded, Hoàng~Huỳnh / Vũ~Võ, Jaro-Winkler ≥ 0.92, else."""
+    jw = Similarity("family_name__fold", "jaro_winkler")
+    return Comparison(
+        name="family_name",
+        fields=("family_name",),
+        columns=("family_name__fold", "family_name__variant"),
+        null=_either_null("family_name__fold"),
+        levels=(
+            Level("folded", _eq("family_name__fold")),
+            Level("variant", _eq("family_name__variant")),
+            Level("jaro_winkler_0.92", _at_least(jw, 0.92)),
+        ),
+        similarities=(jw,),
+    )
+
+
+def middle_name_comparison() -> Comparison:
+    """Middle name: exact, one side missing, one within the other (Thị vs Thị Thu), JW, else."""
+    jw = Similarity("middle_name__fold", "jaro_winkler")
+    left_null = _l("middle_name__fold").is_null()
+    right_null = _r("middle_name__fold").is_null()
+    return Comparison(
+        name="middle_name",
+        fields=("middle_name",),
+        columns=("middle_name__fold",),
+        null=left_null & right_null,
+        levels=(
+            Level("folded", _eq("middle_name__fold")),
+            Level("one_side_missing", left_null | right_null),
+            Level("contained", _words_within("middle_name__fold")),
+            Level("jaro_winkler_0.88", _at_least(jw, 0.88)),
+        ),
+        similarities=(jw,),
+    )
+
+
+def date_of_birth_comparison() -> Comparison:
+    """Date of birth, from the year, month and day with their precision.
+
+    Levels: same full date (not a 01/01 placeholder); day and month swapped;
+    same year where one side is year- or month-only or a placeholder; same
+    year and month; years at most one apart; else. Null when a year is missing.
+    """
+    both_real_full = (
+        _l("date_of_birth__full").is_not_null() & _r("date_of_birth__full").is_not_null()
+    )
+    same_year = _eq("birth_year")
+    partial = (
+        (_l("dob_precision") != "day")
+        | (_r("dob_precision") != "day")
+        | _l("dob_placeholder")
+        | _r("dob_placeholder")
+    )
+    months_compatible = (
+        _either_null("birth_month")
+        | _l("dob_placeholder")
+        | _r("dob_placeholder")
+        | _eq("birth_month")
+    )
+    swapped = (
+        both_real_full
+        & same_year
+        & (_l("birth_day") == _r("birth_month"))
+        & (_l("birth_month") == _r("birth_day"))
+    ).fill_null(False)
+    return Comparison(
+        name="date_of_birth",
+        fields=("date_of_birth", "birth_year", "birth_month", "birth_day"),
+        columns=(
+            "date_of_birth__full",
+            "birth_year",
+            "birth_month",
+            "birth_day",
+            "dob_precision",
+            "dob_placeholder",
+        ),
+        null=_either_null("birth_year"),
+        levels=(
+            Level("exact", _eq("date_of_birth__full")),
+            Level("day_month_swapped", swapped),
+            Level("same_year_partial", same_year & partial & months_compatible),
+            Level("same_year_month", same_year & _eq("birth_month")),
+            Level("year_within_1", (_l("birth_year") - _r("birth_year")).abs() <= 1),
+        ),
+    )
+
+
+def exact_comparison(name: str, column: str) -> Comparison:
+    """Agree / disagree on one column; null when either side is missing."""
+    return Comparison(
+        name=name,
+        fields=(column.split("__", 1)[0],),
+        columns=(column,),
+        null=_either_null(column),
+        levels=(Level("exact", _eq(column)),),
+    )
+
+
+def id_number_comparison() -> Comparison:
+    """ID number: exact, one edit apart (OSA ≤ 1), else.
+
+    Numbers of different lengths (9-digit CMND vs 12-digit CCCD) are not
+    comparable, so such pairs are null rather than a disagreement.
+    """
+    osa = Similarity("id_number", "osa")
+    return Comparison(
+        name="id_number",
+        fields=("id_number",),
+        columns=("id_number",),
+        null=_either_null("id_number")
+        | (_l("id_number").str.len_chars() != _r("id_number").str.len_chars()),
+        levels=(
+            Level("exact", _eq("id_number")),
+            Level("one_edit", pl.col(osa.name) <= 1),
+        ),
+        similarities=(osa,),
+    )
+
+
+def fuzzy_text_comparison(name: str, field: str, thresholds: Sequence[float]) -> Comparison:
+    """Folded text: folded exact, then Jaro-Winkler at each threshold, else."""
+    column = f"{field}__fold"
+    jw = Similarity(column, "jaro_winkler")
+    return Comparison(
+        name=name,
+        fields=(field,),
+        columns=(column,),
+        null=_either_null(column),
+        levels=(
+            Level("folded", _eq(column)),
+            *(Level(f"jaro_winkler_{t:g}", _at_least(jw, t)) for t in thresholds),
+        ),
+        similarities=(jw,) if thresholds else (),
+    )
+
+
+def default_comparisons() -> tuple[Comparison, ...]:
+    """Return the comparisons for Vietnamese person records."""
+    return (
+        given_name_comparison(),
+        family_name_comparison(),
+        middle_name_comparison(),
+        date_of_birth_comparison(),
+        exact_comparison("sex", "sex"),
+        exact_comparison("birth_province", "birth_province_code"),
+        id_number_comparison(),
+        fuzzy_text_comparison("father_name", "father_name", (0.92, 0.80)),
+        fuzzy_text_comparison("mother_name", "mother_name", (0.92, 0.80)),
+        fuzzy_text_comparison("address", "address", ()),
+    )
+
+
+def pair_frame(prepared: pl.DataFrame, pairs: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
+    """Gather both sides' columns for each pair.
+
+    Args:
+        prepared: Output of ``prepare_records`` (row ``i`` has ``rid == i``).
+        pairs: Frame with ``rid_l`` and ``rid_r``.
+        columns: Prepared columns to bring in as ``<column>_l``/``<column>_r``.
+
+    Returns:
+        ``pairs`` with the gathered columns appended.
+    """
+    rid_l, rid_r = pairs["rid_l"], pairs["rid_r"]
+    gathered = []
+    for column in dict.fromkeys(columns):
+        gathered.append(prepared[column].gather(rid_l).alias(f"{column}_l"))
+        gathered.append(prepared[column].gather(rid_r).alias(f"{column}_r"))
+    return pairs.with_columns(gathered)
+
+
+def _cpdist(left: list[str], right: list[str], scorer: Scorer) -> np.ndarray:
+    out = np.empty(len(left), dtype=np.float32)
+    for start in range(0, len(left), _CHUNK):
+        stop = start + _CHUNK
+        out[start:stop] = process.cpdist(
+            left[start:stop], right[start:stop], scorer=_SCORERS[scorer], dtype=np.float32
+        )
+    return out
+
+
+def similarity(frame: pl.DataFrame, sim: Similarity) -> np.ndarray:
+    """Score ``sim`` on a pair frame (nulls scored as empty strings).
+
+    Names repeat a lot, so each distinct pair of values is scored once.
+    """
+    values = frame.select(
+        a=pl.col(f"{sim.column}_l").fill_null(""), b=pl.col(f"{sim.column}_r").fill_null("")
+    )
+    distinct = values.unique()
+    if distinct.height > values.height // 2:
+        return _cpdist(values["a"].to_list(), values["b"].to_list(), sim.scorer)
+    scores = _cpdist(distinct["a"].to_list(), distinct["b"].to_list(), sim.scorer)
+    scored = distinct.with_columns(score=scores)
+    joined = values.join(scored, on=["a", "b"], how="left", maintain_order="left")
+    return joined["score"].to_numpy()
+
+
+def comparison_vectors(
+    prepared: pl.DataFrame, pairs: pl.DataFrame, comparisons: Sequence[Comparison]
+) -> pl.DataFrame:
+    """Return ``pairs`` with one ``gamma_<name>`` column (Int8) per comparison."""
+    columns = [c for comp in comparisons for c in comp.columns]
+    frame = pair_frame(prepared, pairs.select("rid_l", "rid_r"), columns)
+    sims = {s.name: s for comp in comparisons for s in comp.similarities}
+    frame = frame.with_columns(pl.Series(name, similarity(frame, s)) for name, s in sims.items())
+    gammas = frame.select(comp.gamma_expr() for comp in comparisons)
+    return pairs.with_columns(gammas)

@@ -1,0 +1,333 @@
+"""Estimating the model: u from random pairs, m by EM, the prior from the candidates.
+
+Following Splink's recommended route:
+
+* **u** is the share of each level among random record pairs (a seeded
+  sample; almost all random pairs are non-matches);
+* **m** comes from expectation-maximisation with u held fixed, in one
+  training session per training rule; a session does not estimate the
+  comparisons on its rule's fields (they agree by construction), and each
+  comparison's m is the mean over the sessions that estimated it;
+* the **prior** (λ, the chance that two random records match) is the fixed
+  point of EM on λ alone over the candidate pairs, all other pairs being
+  taken as non-matches.
+
+The model checks itself: ``ModelError`` when EM did not converge or when a
+comparison with enough data has m ≤ u on its strongest level (or m ≥ u on
+``else``). Term-frequency adjustments are not implemented yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from matching.blocking import candidate_pairs
+from matching.comparisons import Comparison, comparison_vectors
+from matching.fellegi_sunter import match_weight, prior_weight
+from matching.prepare import source_field
+from matching.settings import MatchSettings
+
+#: Strength (pairs per level) of a Dirichlet prior on m centred on u in the
+#: M step: a level no training match reached gets a bounded negative weight
+#: instead of minus infinity, and a level rare on both sides no large weight.
+_M_PRIOR_PER_LEVEL = 1.0
+
+
+class ModelError(RuntimeError):
+    """The fitted model is not trustworthy (no convergence, or m ≤ u where it must not be)."""
+
+
+@dataclass(frozen=True)
+class ComparisonModel:
+    """m and u of each level of one comparison, indexed by level value (0 = else)."""
+
+    name: str
+    labels: tuple[str, ...]
+    m: tuple[float, ...]
+    u: tuple[float, ...]
+    estimated_in: tuple[str, ...]
+
+    def weights(self) -> npt.NDArray[np.float64]:
+        """Return ``log2(m/u)`` per level value."""
+        return np.asarray(match_weight(np.asarray(self.m), np.asarray(self.u)), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class TrainingSession:
+    """One EM run on the pairs of a training rule."""
+
+    rule: str
+    pairs: int
+    estimated: tuple[str, ...]
+    iterations: int
+    converged: bool
+    match_share: float
+
+
+@dataclass(frozen=True)
+class MatchModel:
+    """The fitted Fellegi-Sunter model."""
+
+    comparisons: tuple[ComparisonModel, ...]
+    prior: float
+    sessions: tuple[TrainingSession, ...]
+    u_pairs: int
+
+    @property
+    def iterations(self) -> int:
+        """EM iterations over all sessions."""
+        return sum(s.iterations for s in self.sessions)
+
+    @property
+    def converged(self) -> bool:
+        """Whether every session converged."""
+        return all(s.converged for s in self.sessions)
+
+    @property
+    def prior_weight(self) -> float:
+        """The prior as a match weight, ``log2(λ/(1-λ))``."""
+        return float(prior_weight(self.prior))
+
+    def comparison(self, name: str) -> ComparisonModel:
+        """Return the parameters of the comparison called ``name``."""
+        return next(c for c in self.comparisons if c.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable description (with weights per level)."""
+        out = asdict(self)
+        for comp, entry in zip(self.comparisons, out["comparisons"], strict=True):
+            entry["weights"] = [float(w) for w in comp.weights()]
+        out.update(
+            iterations=self.iterations, converged=self.converged, prior_weight=self.prior_weight
+        )
+        return out
+
+
+def _initial_m(levels: int) -> npt.NDArray[np.float64]:
+    if levels == 2:
+        return np.array([0.05, 0.95])
+    middle = np.full(levels - 2, 0.25 / (levels - 2))
+    return np.concatenate([[0.05], middle, [0.70]])
+
+
+def gamma_patterns(gammas: pl.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Collapse ``gamma_<name>`` columns to distinct patterns and their counts."""
+    columns = [f"gamma_{n}" for n in names]
+    grouped = gammas.group_by(columns).len("n").sort(columns)
+    return grouped.select(columns).to_numpy().astype(np.int64), grouped["n"].to_numpy().astype(
+        float
+    )
+
+
+def log2_bayes_factors(
+    patterns: np.ndarray, m: Sequence[np.ndarray], u: Sequence[np.ndarray], active: Sequence[bool]
+) -> npt.NDArray[np.float64]:
+    """Sum ``log2(m/u)`` over active comparisons; a null level (-1) adds nothing."""
+    total = np.zeros(patterns.shape[0])
+    for c, on in enumerate(active):
+        if not on:
+            continue
+        weights = np.log2(m[c] / u[c])
+        level = patterns[:, c]
+        total += np.where(level >= 0, weights[np.clip(level, 0, None)], 0.0)
+    return total
+
+
+def _posterior(logit2_prior: float, log2_bf: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp2(-(logit2_prior + log2_bf)))
+
+
+def expectation_maximisation(
+    patterns: np.ndarray,
+    counts: np.ndarray,
+    m: list[np.ndarray],
+    u: Sequence[np.ndarray],
+    active: Sequence[bool],
+    max_iterations: int,
+    tolerance: float,
+) -> tuple[list[np.ndarray], float, int, bool]:
+    """EM for m (active comparisons) and the match share, with u held fixed.
+
+    Args:
+        patterns: Level values, one row per distinct pattern, one column per comparison.
+        counts: Number of pairs with each pattern.
+        m: Starting m per comparison (indexed by level value).
+        u: Fixed u per comparison.
+        active: Which comparisons to estimate (others keep their m and add no evidence).
+        max_iterations: Iterations before giving up.
+        tolerance: Stop when no m and not the share moves more than this.
+
+    Returns:
+        m, the match share, the iterations run and whether EM converged.
+    """
+    share = 0.3
+    for iteration in range(1, max_iterations + 1):
+        post = _posterior(float(prior_weight(share)), log2_bayes_factors(patterns, m, u, active))
+        weighted = post * counts
+        new_share = float(np.clip(weighted.sum() / counts.sum(), 1e-9, 1 - 1e-9))
+        change = abs(new_share - share)
+        new_m = list(m)
+        for c, on in enumerate(active):
+            level = patterns[:, c]
+            seen = level >= 0
+            if not on or weighted[seen].sum() <= 0:
+                continue
+            tally = np.bincount(level[seen], weights=weighted[seen], minlength=len(m[c]))
+            prior = _M_PRIOR_PER_LEVEL * len(tally) * u[c]
+            new_m[c] = (tally + prior) / (tally.sum() + prior.sum())
+            change = max(change, float(np.abs(new_m[c] - m[c]).max()))
+        m, share = new_m, new_share
+        if change < tolerance:
+            return m, share, iteration, True
+    return m, share, max_iterations, False
+
+
+def estimate_u(
+    prepared: pl.DataFrame, comparisons: Sequence[Comparison], settings: MatchSettings
+) -> tuple[list[np.ndarray], int]:
+    """Estimate u per level from random pairs (all pairs if there are few).
+
+    Returns:
+        One array per comparison (Laplace-smoothed shares of the level values
+        among non-null random pairs) and the number of pairs used.
+    """
+    n = prepared.height
+    total = n * (n - 1) // 2
+    if total <= settings.u_sample_pairs:
+        left, right = np.triu_indices(n, k=1)
+    else:
+        rng = np.random.default_rng(settings.seed)
+        left = rng.integers(0, n, settings.u_sample_pairs)
+        right = rng.integers(0, n, settings.u_sample_pairs)
+        keep = left != right
+        left, right = np.minimum(left, right)[keep], np.maximum(left, right)[keep]
+    pairs = pl.DataFrame({"rid_l": left.astype(np.int64), "rid_r": right.astype(np.int64)})
+    patterns, counts = gamma_patterns(
+        comparison_vectors(prepared, pairs, comparisons), [c.name for c in comparisons]
+    )
+    u = []
+    for c, comp in enumerate(comparisons):
+        seen = patterns[:, c] >= 0
+        tally = np.bincount(patterns[seen, c], weights=counts[seen], minlength=len(comp.labels))
+        u.append((tally + 1.0) / (tally.sum() + len(comp.labels)))
+    return u, pairs.height
+
+
+def estimate_prior(
+    patterns: np.ndarray,
+    counts: np.ndarray,
+    m: Sequence[np.ndarray],
+    u: Sequence[np.ndarray],
+    total_pairs: int,
+) -> float:
+    """Return λ such that the expected matches among the candidates equal λ × all pairs."""
+    log2_bf = log2_bayes_factors(patterns, m, u, [True] * len(m))
+    share = float(np.clip(counts.sum() / max(total_pairs, 1) / 2, 1e-12, 0.5))
+    for _ in range(10_000):
+        expected = float((_posterior(float(prior_weight(share)), log2_bf) * counts).sum())
+        new_share = float(np.clip(expected / max(total_pairs, 1), 1e-12, 0.5))
+        if abs(new_share - share) <= 1e-9 * share:
+            return new_share
+        share = new_share
+    return share
+
+
+def _check(
+    comparisons: Sequence[Comparison],
+    m: Sequence[np.ndarray],
+    u: Sequence[np.ndarray],
+    seen: Sequence[float],
+    settings: MatchSettings,
+) -> None:
+    problems = []
+    for c, comp in enumerate(comparisons):
+        if seen[c] < settings.min_check_pairs:
+            continue
+        if m[c][-1] <= u[c][-1]:
+            problems.append(f"{comp.name}: m <= u on '{comp.labels[-1]}'")
+        if m[c][0] >= u[c][0]:
+            problems.append(f"{comp.name}: m >= u on 'else'")
+    if problems:
+        raise ModelError("uninformative model: " + "; ".join(problems))
+
+
+def fit_model(
+    prepared: pl.DataFrame, candidate_gammas: pl.DataFrame, settings: MatchSettings
+) -> MatchModel:
+    """Fit u, m and the prior; see the module docstring.
+
+    Args:
+        prepared: Output of ``prepare_records``.
+        candidate_gammas: Candidate pairs with their ``gamma_<name>`` columns.
+        settings: The run's settings.
+
+    Raises:
+        ModelError: If a training session does not converge or the model fails its checks.
+    """
+    comps = settings.comparisons
+    names = [c.name for c in comps]
+    u, u_pairs = estimate_u(prepared, comps, settings)
+    estimates: list[list[np.ndarray]] = [[] for _ in comps]
+    sources: list[list[str]] = [[] for _ in comps]
+    seen = [0.0] * len(comps)
+    sessions = []
+    for rule in settings.training_rules:
+        pairs, _ = candidate_pairs(prepared, [rule], settings.max_block_size)
+        fixed = {source_field(k) for k in (*rule.keys, *rule.split_keys)}
+        active = [not fixed.intersection(c.fields) for c in comps]
+        if pairs.height == 0 or not any(active):
+            sessions.append(TrainingSession(rule.name, pairs.height, (), 0, True, 0.0))
+            continue
+        patterns, counts = gamma_patterns(comparison_vectors(prepared, pairs, comps), names)
+        m0 = [_initial_m(len(c.labels)) for c in comps]
+        m, share, iterations, converged = expectation_maximisation(
+            patterns, counts, m0, u, active, settings.em_max_iterations, settings.em_tolerance
+        )
+        if not converged:
+            raise ModelError(
+                f"EM did not converge on training rule {rule.name!r} "
+                f"after {iterations} iterations ({pairs.height} pairs)"
+            )
+        done = []
+        for c in range(len(comps)):
+            observed = float(counts[patterns[:, c] >= 0].sum())
+            if active[c] and observed > 0:
+                estimates[c].append(m[c])
+                sources[c].append(rule.name)
+                seen[c] += observed
+                done.append(names[c])
+        sessions.append(
+            TrainingSession(rule.name, pairs.height, tuple(done), iterations, converged, share)
+        )
+    m_final = [
+        np.mean(est, axis=0) if est else _initial_m(len(c.labels))
+        for est, c in zip(estimates, comps, strict=True)
+    ]
+    _check(comps, m_final, u, seen, settings)
+    if settings.prior is not None:
+        prior = settings.prior
+    else:
+        patterns, counts = gamma_patterns(candidate_gammas, names)
+        n = prepared.height
+        prior = estimate_prior(patterns, counts, m_final, u, n * (n - 1) // 2)
+    return MatchModel(
+        comparisons=tuple(
+            ComparisonModel(
+                comp.name,
+                comp.labels,
+                tuple(float(x) for x in m_c),
+                tuple(float(x) for x in u_c),
+                tuple(src),
+            )
+            for comp, m_c, u_c, src in zip(comps, m_final, u, sources, strict=True)
+        ),
+        prior=prior,
+        sessions=tuple(sessions),
+        u_pairs=u_pairs,
+    )

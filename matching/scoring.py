@@ -1,0 +1,84 @@
+"""Scoring candidate pairs with a fitted model, and deciding each one.
+
+For every comparison the pair's level becomes a weight ``log2(m/u)`` (0 for
+a null level); the match weight is the prior weight plus their sum, and the
+probability follows (see ``matching.fellegi_sunter``). The decision is
+``link`` at or above the link threshold, ``review`` at or above the review
+threshold, else ``non_link``; the deterministic rules then override it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from matching.comparisons import pair_frame, similarity
+from matching.estimate import MatchModel
+from matching.fellegi_sunter import probability_from_weight
+from matching.settings import MatchSettings
+
+
+def score_pairs(gammas: pl.DataFrame, model: MatchModel) -> pl.DataFrame:
+    """Add ``w_<name>`` per comparison, ``match_weight`` and ``match_probability``."""
+    weight_columns = []
+    total = np.full(gammas.height, model.prior_weight)
+    for comp in model.comparisons:
+        level = gammas[f"gamma_{comp.name}"].to_numpy().astype(np.int64)
+        weights = np.where(level >= 0, comp.weights()[np.clip(level, 0, None)], 0.0)
+        total += weights
+        weight_columns.append(pl.Series(f"w_{comp.name}", weights, dtype=pl.Float64))
+    probability = np.asarray(probability_from_weight(total), dtype=np.float64)
+    return gammas.with_columns(
+        *weight_columns,
+        pl.Series("match_weight", total, dtype=pl.Float64),
+        pl.Series("match_probability", probability, dtype=pl.Float64),
+    )
+
+
+def rule_flags(
+    prepared: pl.DataFrame, pairs: pl.DataFrame, settings: MatchSettings
+) -> pl.DataFrame:
+    """Return one Boolean column ``rule_<name>`` per rule for ``pairs`` (``rid_l``, ``rid_r``)."""
+    columns = [c for rule in settings.rules for c in rule.columns]
+    frame = pair_frame(prepared, pairs.select("rid_l", "rid_r"), columns)
+    sims = {s.name: s for rule in settings.rules for s in rule.similarities}
+    frame = frame.with_columns(pl.Series(name, similarity(frame, s)) for name, s in sims.items())
+    return frame.select(
+        rule.when.fill_null(False).alias(f"rule_{rule.name}") for rule in settings.rules
+    )
+
+
+def decide(prepared: pl.DataFrame, scored: pl.DataFrame, settings: MatchSettings) -> pl.DataFrame:
+    """Add ``decision`` and ``decided_by`` from the thresholds and the rules."""
+    p = pl.col("match_probability")
+    decision = (
+        pl.when(p >= settings.link_threshold)
+        .then(pl.lit("link"))
+        .when(p >= settings.review_threshold)
+        .then(pl.lit("review"))
+        .otherwise(pl.lit("non_link"))
+    )
+    frame = pl.concat(
+        [
+            scored.with_columns(decision=decision, decided_by=pl.lit("model")),
+            rule_flags(prepared, scored, settings),
+        ],
+        how="horizontal",
+    )
+    for rule in settings.rules:
+        fired = pl.col(f"rule_{rule.name}")
+        if rule.effect == "cannot_link":
+            applies = fired
+            outcome = pl.lit("non_link")
+        else:
+            applies = fired & (pl.col("decision") == "link")
+            outcome = pl.lit("review")
+        # A pair already decided by an earlier rule keeps that rule's decision.
+        applies = applies & (pl.col("decided_by") == "model")
+        frame = frame.with_columns(
+            decision=pl.when(applies).then(outcome).otherwise(pl.col("decision")),
+            decided_by=pl.when(applies)
+            .then(pl.lit(f"rule:{rule.name}"))
+            .otherwise(pl.col("decided_by")),
+        )
+    return frame.drop(f"rule_{rule.name}" for rule in settings.rules)

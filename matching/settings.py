@@ -1,0 +1,117 @@
+"""Settings of a matching run: one frozen object passed down as an argument.
+
+``MatchSettings`` holds the blocking rules that generate candidate pairs,
+the training rules EM learns on, the comparisons, the deterministic rules,
+the thresholds and the estimation settings. It has no global state: build a
+different one in code (``dataclasses.replace``) for another data set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from matching.comparisons import Comparison, default_comparisons
+from matching.rules import PairRule, default_rules
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    """Records sharing all ``keys`` (none null) form a block; its pairs are candidates.
+
+    Attributes:
+        name: Reported in ``blocked_by``.
+        keys: Prepared columns that must be equal (see ``prepare_records``).
+        year_window: When > 0, ``birth_year`` (one of the keys) may differ by
+            up to this many years.
+        split_keys: Extra keys used to split blocks larger than the cap;
+            blocks still too large are skipped and counted.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    year_window: int = 0
+    split_keys: tuple[str, ...] = ()
+
+
+#: Rules generating the candidate pairs that get scored (unioned).
+DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
+    BlockingRule(
+        "name_year",
+        ("family_name__fold", "given_name__fold", "birth_year"),
+        split_keys=("birth_month",),
+    ),
+    BlockingRule(
+        "given_phonetic_dob",
+        ("given_name__phon", "birth_year", "birth_month", "birth_day"),
+    ),
+    BlockingRule(
+        "family_variant_dob",
+        ("family_name__variant", "birth_year", "birth_month", "birth_day"),
+    ),
+    BlockingRule("id_number", ("id_number",)),
+    BlockingRule(
+        "given_province_year",
+        ("given_name__fold", "birth_province_code", "birth_year"),
+        year_window=1,
+        split_keys=("family_name__variant",),
+    ),
+)
+
+#: Rules whose pairs EM learns m on. Comparisons on a rule's fields are
+#: fixed by it and not estimated there; rules on a name also fix sex, since
+#: given names imply sex and namesakes agree on it far more than random pairs.
+DEFAULT_TRAINING_RULES: tuple[BlockingRule, ...] = (
+    BlockingRule("dob_sex", ("date_of_birth__full", "sex")),
+    BlockingRule("names_sex", ("family_name__fold", "given_name__fold", "sex")),
+    BlockingRule("names_dob", ("family_name__fold", "given_name__fold", "date_of_birth__full")),
+)
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Everything that decides the outcome of ``link_records``.
+
+    Attributes:
+        blocking_rules: Candidate-pair rules, unioned.
+        training_rules: Rules defining the EM training sessions.
+        comparisons: Comparisons scored on every candidate pair.
+        rules: Deterministic rules overriding the model.
+        link_threshold: Match probability at or above which a pair is linked.
+        review_threshold: Probability at or above which an unlinked pair is reviewed.
+        prior: Probability that two random records match; None to estimate it.
+        max_block_size: Largest block (records) turned into pairs.
+        u_sample_pairs: Random pairs sampled to estimate u.
+        em_max_iterations: EM iterations per training session before giving up.
+        em_tolerance: EM stops when no parameter moves more than this.
+        min_check_pairs: A comparison is checked (m > u on its top level,
+            m < u on ``else``) only if at least this many training pairs had a value.
+        max_cluster_size: Clusters above this size are reported in the stats.
+        seed: Seed of every random draw.
+    """
+
+    blocking_rules: tuple[BlockingRule, ...] = DEFAULT_BLOCKING_RULES
+    training_rules: tuple[BlockingRule, ...] = DEFAULT_TRAINING_RULES
+    comparisons: tuple[Comparison, ...] = field(default_factory=default_comparisons)
+    rules: tuple[PairRule, ...] = field(default_factory=default_rules)
+    link_threshold: float = 0.99
+    review_threshold: float = 0.5
+    prior: float | None = None
+    max_block_size: int = 1_000
+    u_sample_pairs: int = 300_000
+    em_max_iterations: int = 500
+    em_tolerance: float = 1e-6
+    min_check_pairs: int = 30
+    max_cluster_size: int = 10
+    seed: int = 20240601
+
+    def __post_init__(self) -> None:
+        """Check the thresholds and sizes."""
+        if not 0.0 < self.review_threshold <= self.link_threshold < 1.0:
+            raise ValueError("need 0 < review_threshold <= link_threshold < 1")
+        if self.prior is not None and not 0.0 < self.prior < 1.0:
+            raise ValueError("prior must be in (0, 1)")
+        if self.max_block_size < 2 or self.u_sample_pairs < 1:
+            raise ValueError("max_block_size must be >= 2 and u_sample_pairs >= 1")
+        names = [c.name for c in self.comparisons]
+        if len(set(names)) != len(names):
+            raise ValueError(f"comparison names must be unique: {names}")

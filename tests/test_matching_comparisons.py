@@ -1,0 +1,138 @@
+"""Comparison levels on inline pairs: Hoàng/Huỳnh, day-month swap, year-only, IDs, middle names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pytest
+
+from matching.comparisons import (
+    Comparison,
+    comparison_vectors,
+    date_of_birth_comparison,
+    family_name_comparison,
+    given_name_comparison,
+    id_number_comparison,
+    middle_name_comparison,
+)
+from matching.prepare import prepare_records
+from matching.synthetic import records_frame
+
+pytestmark = pytest.mark.unit
+
+
+def _labels(
+    comparison: Comparison, pairs: list[tuple[dict[str, Any], dict[str, Any]]]
+) -> list[str]:
+    """Level label of each (left, right) record pair; 'null' for level -1."""
+    rows = []
+    for i, (left, right) in enumerate(pairs):
+        rows.append({"record_key": f"{i:03d}a", **left})
+        rows.append({"record_key": f"{i:03d}b", **right})
+    prepared = prepare_records(records_frame(rows))
+    index = pl.DataFrame({"rid_l": range(0, len(rows), 2), "rid_r": range(1, len(rows), 2)})
+    gammas = comparison_vectors(prepared, index.cast(pl.Int64), [comparison])
+    return ["null" if g < 0 else comparison.labels[g] for g in gammas[f"gamma_{comparison.name}"]]
+
+
+def test_given_name_levels() -> None:
+    def g(a: str | None, b: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"given_name": a}, {"given_name": b}
+
+    assert _labels(
+        given_name_comparison(),
+        [
+            g("Hùng", "Hùng"),
+            g("Hùng", "HUNG"),
+            g("Khánh", "Khanh"),
+            g("Phương", "Phuong"),
+            g("Dương", "Duongg"),
+            g("Giang", "Dang"),
+            g("Lan", "Hùng"),
+            g(None, "Hùng"),
+        ],
+    ) == ["exact", "folded", "folded", "folded", "jaro_winkler_0.92", "phonetic", "else", "null"]
+
+
+def test_family_name_hoang_huynh_vu_vo() -> None:
+    def f(a: str, b: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"family_name": a}, {"family_name": b}
+
+    assert _labels(
+        family_name_comparison(),
+        [
+            f("Hoàng", "Huỳnh"),
+            f("Vũ", "Vo"),
+            f("Nguyễn", "Nguyen"),
+            f("Nguyễn", "Nguyen n"),
+            f("Lê", "Trần"),
+        ],
+    ) == ["variant", "variant", "folded", "jaro_winkler_0.92", "else"]
+
+
+def test_middle_name_levels() -> None:
+    def m(a: str | None, b: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"middle_name": a}, {"middle_name": b}
+
+    assert _labels(
+        middle_name_comparison(),
+        [
+            m("Thị", "Thi"),
+            m("Thị", None),
+            m("Thị", "Thị Thu"),
+            m("Văn Minh", "Minh"),
+            m("Văn", "Hữu"),
+            m(None, None),
+        ],
+    ) == ["folded", "one_side_missing", "contained", "contained", "else", "null"]
+
+
+def _dob(y: int | None, m: int | None = None, d: int | None = None, **extra: Any) -> dict[str, Any]:
+    precision = "day" if d else "month" if m else "year" if y else "unknown"
+    return {"birth_year": y, "birth_month": m, "birth_day": d, "dob_precision": precision, **extra}
+
+
+def test_date_of_birth_levels() -> None:
+    placeholder = _dob(1970, 1, 1, dob_placeholder=True)
+    assert _labels(
+        date_of_birth_comparison(),
+        [
+            (_dob(1970, 5, 12), _dob(1970, 5, 12)),
+            (_dob(1970, 5, 12), _dob(1970, 12, 5)),  # day and month swapped
+            (_dob(1970, 5, 12), _dob(1970)),  # one side year only
+            (_dob(1970, 5, 12), placeholder),  # 01/01 placeholder
+            (placeholder, placeholder),  # equal placeholders are not an exact date
+            (_dob(1970, 5, 12), _dob(1970, 5, 21)),
+            (_dob(1970, 5, 12), _dob(1971, 5, 12)),
+            (_dob(1970, 5, 12), _dob(1975, 5, 12)),
+            (_dob(1970, 5, 12), _dob(None)),
+        ],
+    ) == [
+        "exact",
+        "day_month_swapped",
+        "same_year_partial",
+        "same_year_partial",
+        "same_year_partial",
+        "same_year_month",
+        "year_within_1",
+        "else",
+        "null",
+    ]
+
+
+def test_id_number_levels_and_lengths() -> None:
+    def i(a: str | None, b: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"id_number": a}, {"id_number": b}
+
+    assert _labels(
+        id_number_comparison(),
+        [
+            i("001080012345", "001080012345"),
+            i("001080012345", "001080012355"),  # one digit off
+            i("001080012345", "001080021345"),  # adjacent digits swapped
+            i("001080012345", "079191000001"),
+            i("001080012345", "012345678"),  # 12-digit CCCD vs 9-digit CMND: not comparable
+            i(None, "012345678"),
+        ],
+    ) == ["exact", "one_edit", "one_edit", "else", "null", "null"]

@@ -1,0 +1,170 @@
+"""link_records end to end: output shape, twins, sex conflicts, cluster splits, FEBRL3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pytest
+
+from matching import LinkResult, MatchSettings, link_records
+from matching.clustering import cluster_records
+from matching.prepare import prepare_records
+from matching.synthetic import records_frame, synthetic_records
+
+pytestmark = pytest.mark.unit
+
+_TWIN: dict[str, Any] = {
+    "province_code": "001",
+    "household_id": "HK-TWINS",
+    "family_name": "Nguyễn",
+    "middle_name": "Văn",
+    "birth_year": 1990,
+    "birth_month": 3,
+    "birth_day": 14,
+    "dob_precision": "day",
+    "dob_placeholder": False,
+    "sex": "M",
+    "birth_province_code": "001",
+    "father_name": "Nguyễn Văn Bình",
+    "mother_name": "Trần Thị Lan",
+    "address": "Thôn 1, Xã Phú Mỹ",
+}
+
+
+def _with(records: pl.DataFrame, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.concat([records, records_frame(rows)])
+
+
+def _pair(result: LinkResult, left: str, right: str) -> dict[str, Any]:
+    rows = result.pairs.filter(
+        (pl.col("record_key_l") == left) & (pl.col("record_key_r") == right)
+    ).to_dicts()
+    assert len(rows) == 1, (left, right)
+    return rows[0]
+
+
+def _cluster(result: LinkResult, key: str) -> str:
+    return result.clusters.filter(pl.col("record_key") == key)["cluster_id"].item()
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> tuple[pl.DataFrame, pl.DataFrame, LinkResult]:
+    records, truth = synthetic_records(2500, seed=5)
+    return records, truth, link_records(records)
+
+
+def test_output_shape_and_consistency(
+    synthetic: tuple[pl.DataFrame, pl.DataFrame, LinkResult],
+) -> None:
+    records, _, result = synthetic
+    names = [c.name for c in MatchSettings().comparisons]
+    pairs = result.pairs
+    for name in names:
+        assert pairs.schema[f"gamma_{name}"] == pl.Int8
+        assert pairs.schema[f"w_{name}"] == pl.Float64
+    assert (pairs["record_key_l"] < pairs["record_key_r"]).all()
+    assert pairs.equals(pairs.sort("record_key_l", "record_key_r"))
+    weights = pl.sum_horizontal(pl.col("^w_.*$")) + result.model.prior_weight
+    assert pairs.select((weights - pl.col("match_weight")).abs().max()).item() < 1e-9
+    model_decided = pairs.filter(pl.col("decided_by") == "model")
+    assert model_decided.filter(
+        (pl.col("decision") == "link") != (pl.col("match_probability") >= 0.99)
+    ).is_empty()
+    assert set(pairs["decision"]) <= {"link", "review", "non_link"}
+    clusters = result.clusters
+    assert sorted(clusters["record_key"]) == sorted(records["record_key"])
+    smallest = clusters.group_by("cluster_id").agg(pl.col("record_key").min())
+    assert (smallest["cluster_id"] == smallest["record_key"]).all()
+
+
+def test_quality_on_synthetic_records(
+    synthetic: tuple[pl.DataFrame, pl.DataFrame, LinkResult],
+) -> None:
+    _, truth, result = synthetic
+    clusters = result.clusters.join(truth, on="record_key")
+    together = clusters.join(clusters, on="cluster_id", suffix="_r").filter(
+        pl.col("record_key") < pl.col("record_key_r")
+    )
+    true_pairs = truth.join(truth, on="person_id", suffix="_r").filter(
+        pl.col("record_key") < pl.col("record_key_r")
+    )
+    hits = together.filter(pl.col("person_id") == pl.col("person_id_r")).height
+    assert hits / together.height >= 0.995  # precision
+    assert hits / true_pairs.height >= 0.95  # recall
+
+
+def test_twins_are_never_linked() -> None:
+    records, _ = synthetic_records(1200, seed=9)
+    twins = [
+        {**_TWIN, "record_key": "001:TWIN-A", "given_name": "Phúc"},
+        {**_TWIN, "record_key": "001:TWIN-B", "given_name": "Lộc"},
+        # A second record of twin A from another province, without the given name:
+        # it agrees with both twins and could chain them together.
+        {**_TWIN, "record_key": "079:TWIN-A2", "given_name": None, "province_code": "079",
+         "household_id": "HK-ELSEWHERE"},
+    ]  # fmt: skip
+    result = link_records(_with(records, twins))
+    pair = _pair(result, "001:TWIN-A", "001:TWIN-B")
+    assert (pair["decision"], pair["decided_by"]) == ("non_link", "rule:twins")
+    assert _cluster(result, "001:TWIN-A") != _cluster(result, "001:TWIN-B")
+    twins_rule = result.pairs.filter(pl.col("decided_by") == "rule:twins")
+    assert (twins_rule["decision"] == "non_link").all()
+
+
+def test_sex_conflict_is_reviewed_not_linked() -> None:
+    records, _ = synthetic_records(1200, seed=9)
+    person = {**_TWIN, "given_name": "Phúc", "household_id": "HK-S", "id_number": None}
+    rows = [
+        {**person, "record_key": "001:SEX-M"},
+        {**person, "record_key": "079:SEX-F", "sex": "F", "province_code": "079"},
+    ]
+    result = link_records(_with(records, rows))
+    pair = _pair(result, "001:SEX-M", "079:SEX-F")
+    assert (pair["decision"], pair["decided_by"]) == ("review", "rule:sex_conflict")
+    assert pair["w_sex"] < 0
+    assert _cluster(result, "001:SEX-M") != _cluster(result, "079:SEX-F")
+
+
+def test_cluster_with_cannot_link_pair_is_split_at_its_weakest_link() -> None:
+    rows = [
+        {**_TWIN, "record_key": "a", "given_name": "Phúc"},
+        {**_TWIN, "record_key": "b", "given_name": None, "household_id": "HK-2"},
+        {**_TWIN, "record_key": "c", "given_name": "Lộc"},
+        {**_TWIN, "record_key": "d", "given_name": "Lộc", "household_id": "HK-3"},
+    ]
+    prepared = prepare_records(records_frame(rows))  # rids: a=0, b=1, c=2, d=3
+    pairs = pl.DataFrame(
+        {
+            "rid_l": [0, 0, 1, 2],
+            "rid_r": [1, 2, 2, 3],
+            "match_weight": [12.0, 30.0, 9.0, 20.0],
+            "decision": ["link", "non_link", "link", "link"],
+            "decided_by": ["model", "rule:twins", "model", "model"],
+        }
+    )
+    clusters, decided, report = cluster_records(prepared, pairs, MatchSettings())
+    assert dict(clusters.iter_rows()) == {"a": "a", "b": "a", "c": "c", "d": "c"}
+    weakest = decided.filter((pl.col("rid_l") == 1) & (pl.col("rid_r") == 2)).row(0, named=True)
+    assert (weakest["decision"], weakest["decided_by"]) == ("review", "rule:cluster_split")
+    assert decided.filter(pl.col("decision") == "link").height == 2
+    assert (report.split_clusters, report.dropped_links, report.sizes) == (1, 1, {2: 2})
+
+
+def test_febrl3_deduplication() -> None:
+    from matching.febrl import febrl_records, febrl_settings
+
+    records, truth = febrl_records(3)
+    result = link_records(records, febrl_settings())
+    clusters = result.clusters
+    found = (
+        clusters.join(clusters, on="cluster_id", suffix="_r")
+        .filter(pl.col("record_key") < pl.col("record_key_r"))
+        .select(record_key_l="record_key", record_key_r="record_key_r")
+    )
+    hits = found.join(truth, on=["record_key_l", "record_key_r"]).height
+    precision, recall = hits / found.height, hits / truth.height
+    f1 = 2 * precision * recall / (precision + recall)
+    print(f"FEBRL3 precision={precision:.4f} recall={recall:.4f} F1={f1:.4f}")
+    assert precision >= 0.995
+    assert f1 >= 0.99  # measured 0.9990 when written; the issue's target is 0.998
