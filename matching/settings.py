@@ -98,7 +98,7 @@ class MatchSettings:
     prior: float | None = None
     max_block_size: int = 1_000
     u_sample_pairs: int = 300_000
-    em_max_iterations: int = 500
+    em_max_iterations: int = 5000
     em_tolerance: float = 1e-6
     min_check_pairs: int = 30
     max_cluster_size: int = 10

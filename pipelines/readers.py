@@ -126,25 +126,28 @@ def _read_excel(path: Path) -> list[RawTable]:
     tables = []
     for name, sheet in sheets:
         frame = sheet.to_polars()
-        columns = [_repair_column(frame.get_column(c).to_list()) for c in frame.columns]
-        encoding = "xlsx"
-        for col in columns:
-            if col[1] is not None:
-                encoding = f"xlsx+{col[1]}"
-        rows = [
-            RawRow(number=i + 1, cells=[col[0][i] for col in columns]) for i in range(frame.height)
-        ]
+        cells = [frame.get_column(c).to_list() for c in frame.columns]
+        # A sheet is usually typed in one font: decide on all its text first,
+        # then column by column for sheets that mix fonts.
+        legacy = detect_legacy_strings([v for col in cells for v in col if v])
+        if legacy is not None:
+            cells = [_repair(col, legacy) for col in cells]
+            found = {legacy}
+        else:
+            labels = [detect_legacy_strings([v for v in col if v]) for col in cells]
+            cells = [
+                _repair(col, lab) if lab else col for col, lab in zip(cells, labels, strict=True)
+            ]
+            found = {lab for lab in labels if lab}
+        encoding = "+".join(["xlsx", *sorted(found)])
+        rows = [RawRow(number=i + 1, cells=[col[i] for col in cells]) for i in range(frame.height)]
         tables.append(RawTable(sheet=name, encoding=encoding, rows=rows))
     return tables
 
 
-def _repair_column(values: list[str | None]) -> tuple[list[str | None], str | None]:
-    """Convert a column typed with a TCVN3/VNI font (cp1252 mojibake) to Unicode."""
-    texts = [v for v in values if v]
-    legacy = detect_legacy_strings(texts) if texts else None
-    if legacy is None:
-        return values, None
-    return [repair_text(v, encoding=legacy) if v else v for v in values], legacy
+def _repair(values: list[str | None], encoding: str) -> list[str | None]:
+    """Convert cells typed with a TCVN3/VNI font (read as cp1252 mojibake) to Unicode."""
+    return [repair_text(v, encoding=encoding) if v else v for v in values]
 
 
 def _read_dbf(path: Path) -> RawTable:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from pipelines.pins import (
@@ -59,7 +61,7 @@ def test_serials_are_deterministic_keyed_and_not_sequential() -> None:
     assert first == serials("001068", 0, 1000, b"key")
     assert first != serials("001068", 0, 1000, b"other key")
     assert first != serials("001069", 0, 1000, b"key")
-    steps = {b - a for a, b in zip(first, first[1:], strict=False)}
+    steps = {b - a for a, b in itertools.pairwise(first)}
     assert len(steps) > 900  # consecutive serials do not reveal the order of registration
 
 
