@@ -49,7 +49,7 @@ def read_previous(con: duckdb.DuckDBPyConnection) -> PreviousRegister:
     record_person = con.sql("SELECT record_key, person_id FROM source_record").pl()
     persons = con.sql(
         """
-        SELECT p.person_id, p.pin, p.status, p.merged_into_pin, e.first_issued
+        SELECT p.*, e.first_issued
         FROM person p
         LEFT JOIN (SELECT pin, min(event_id) AS first_issued FROM pin_event
                    WHERE event = 'issued' GROUP BY pin) e USING (pin)

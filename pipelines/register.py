@@ -44,7 +44,7 @@ class PreviousRegister:
     """What the registry held before this run."""
 
     record_person: pl.DataFrame  # record_key, person_id
-    persons: pl.DataFrame  # person_id, pin, status, first_issued (event order, null if no PIN)
+    persons: pl.DataFrame  # the person table, plus first_issued (event order, null if no PIN)
     serials_issued: dict[str, int] = field(default_factory=dict)  # prefix -> count
 
     @staticmethod
@@ -120,7 +120,7 @@ def update_register(
             .replace_strict({k: survivors.get(v) for k, v in retired.items()}, default=None)
             .alias("merged_into_pin"),
         )
-        .select("person_id", "pin", "status", "merged_into_pin")
+        .drop("first_issued")
     )
     event_frame = pl.DataFrame(events, schema=EVENT_SCHEMA, orient="row")
     for merged_pin, survivor_pin, person_id in retired_rows.select(
@@ -139,7 +139,7 @@ def update_register(
             )
     still_retired = previous.persons.filter(
         (pl.col("status") == "retired") & ~pl.col("person_id").is_in(persons["person_id"].to_list())
-    ).select("person_id", "pin", "status", "merged_into_pin")
+    ).drop("first_issued")
     all_persons = pl.concat([persons, retired_rows, still_retired], how="diagonal_relaxed").sort(
         "person_id"
     )
@@ -222,6 +222,24 @@ def _issue_pins(
     golden: pl.DataFrame, serials_issued: dict[str, int], key: bytes
 ) -> tuple[pl.DataFrame, list[tuple[str | None, ...]], dict[str, int]]:
     """Keep, cancel or issue each person's PIN; mark persons with no sex or year pending."""
+    # A PIN is evidence too: when the records no longer state the sex or the
+    # year (a re-sent record lost them), the values the PIN encodes stand.
+    pin_digit = pl.col("pin_before").str.slice(3, 1).cast(pl.Int32)
+    golden = golden.with_columns(
+        pl.coalesce(
+            "sex",
+            pl.when(pin_digit % 2 == 1)
+            .then(pl.lit("F"))
+            .when(pin_digit.is_not_null())
+            .then(pl.lit("M")),
+        ).alias("sex"),
+        pl.coalesce(
+            "birth_year",
+            (
+                (pin_digit // 2 + 19) * 100 + pl.col("pin_before").str.slice(4, 2).cast(pl.Int32)
+            ).cast(pl.Int32),
+        ).alias("birth_year"),
+    )
     known = pl.col("sex").is_in(["M", "F"]) & pl.col("birth_year").is_between(1900, 2399)
     golden = golden.with_columns(
         pl.when(known)

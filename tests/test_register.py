@@ -151,3 +151,20 @@ def test_serials_are_never_reused_after_retirement() -> None:
     )
     every_pin = set(first.events["pin"]) | set(merged.events["pin"])
     assert _pin_of(third, "001:c") not in every_pin
+
+
+def test_a_resent_record_that_lost_sex_and_year_keeps_the_pin_and_its_values() -> None:
+    first = update_register(
+        _records([_person("a", sex="F", year=1980)]),
+        _clusters([["a"]]),
+        PreviousRegister.empty(),
+        "b1",
+        KEY,
+    )
+    pin = _pin_of(first, "001:a")
+    resent = _records([_person("a", sex=None, year=None, batch="2021-02-01")])
+    update = update_register(resent, _clusters([["a"]]), _previous(first), "b2", KEY)
+    assert _pin_of(update, "001:a") == pin
+    person = update.persons.row(0, named=True)
+    assert (person["sex"], person["birth_year"], person["status"]) == ("F", 1980, "active")
+    assert update.events.height == 0
