@@ -12,7 +12,8 @@ folder `inbox/<batch>`:
 6. **quality**: Great Expectations on the registry and the HTML report.
 
 Params: `inbox` (folder holding batch folders), `batch` (the batch folder name),
-`warehouse` (where `registry.duckdb` and `report.html` live). Runs of this DAG
+`warehouse` (where `registry.duckdb` and `report.html` live). A batch already
+loaded with exactly the same files is skipped (nothing changes). Runs of this DAG
 are serialised (`max_active_runs=1`): batches must load in order. Every task
 overwrites its own outputs, so a retry is safe.
 """
@@ -48,10 +49,17 @@ def dancu_batch() -> None:
 
     @task
     def plan(params: dict[str, Any] | None = None) -> list[str]:
-        from pipelines.run import plan_batch
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipelines.run import batch_is_loaded, plan_batch
 
         assert params is not None
-        return plan_batch(Path(params["inbox"]) / params["batch"], Path(params["warehouse"]))
+        batch_dir, warehouse = Path(params["inbox"]) / params["batch"], Path(params["warehouse"])
+        if batch_is_loaded(batch_dir, warehouse):
+            raise AirflowSkipException(
+                f"batch {params['batch']} is already loaded with these files"
+            )
+        return plan_batch(batch_dir, warehouse)
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=10), map_index_template="{{ province }}")
     def ingest(province: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="process batch folders into the registry")
     run.add_argument("--inbox", type=Path, required=True, help="inbox, or one batch folder in it")
     run.add_argument("--warehouse", type=Path, required=True, help="where registry.duckdb lives")
+    run.add_argument(
+        "--force", action="store_true", help="process batches even if already loaded unchanged"
+    )
 
     gen = sub.add_parser("generate", help="write a synthetic inbox with its ground truth")
     gen.add_argument("--persons", type=int, required=True)
@@ -40,14 +43,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from pipelines.run import batch_folders, run_batch
+    from pipelines.run import RunSettings, batch_folders, run_batch
 
     batches = batch_folders(args.inbox)
     if not batches:
         raise FileNotFoundError(f"no batch folders under '{args.inbox}'")
     for batch in batches:
         started = time.perf_counter()
-        summary = run_batch(batch, args.warehouse)
+        summary = run_batch(batch, args.warehouse, RunSettings(force=args.force))
         print(summary.to_text())
         print(f"  took {time.perf_counter() - started:.1f} s")
 

@@ -75,6 +75,7 @@ class BatchTables:
     files: pl.DataFrame  # FILE_COUNT_SCHEMA
     pairs: pl.DataFrame  # match_link columns
     model_json: str
+    fingerprint: str  # digest of the batch's files (see pipelines.run.batch_fingerprint)
 
 
 def load_batch(
@@ -149,7 +150,7 @@ def load_batch(
         )
         counts = {
             "rows_read": int(batch.files["rows_read"].sum()),
-            "rows_loaded": records.height,
+            "rows_loaded": int(batch.files["rows_loaded"].sum()),
             "rows_quarantined": batch.quarantine.height,
             "rows_skipped": int(batch.files["rows_skipped"].sum()),
             "persons_total": int(update.persons.filter(pl.col("status") != "retired").height),
@@ -160,9 +161,17 @@ def load_batch(
         }
         con.execute(
             f"""
-            INSERT INTO run VALUES (?, ?, ?, ?, 'loaded', {", ".join("?" for _ in counts)}, ?)
+            INSERT INTO run VALUES (?, ?, ?, ?, 'loaded', {", ".join("?" for _ in counts)}, ?, ?)
             """,
-            [run_id, batch.batch_id, started_at, now, *counts.values(), versions()],
+            [
+                run_id,
+                batch.batch_id,
+                started_at,
+                now,
+                *counts.values(),
+                versions(),
+                batch.fingerprint,
+            ],
         )
         con.execute("COMMIT")
     except Exception:

@@ -110,7 +110,9 @@ def update_register(
     issued = {e[1]: e[3] for e in events if e[0] == "issued"}
     by_person = {person: pin for pin, person in issued.items()}
     # A split event names the new PIN and the PIN the records came from.
-    events.extend((e[0], by_person.get(str(e[3])), e[2], e[3], e[4]) for e in splits)
+    events.extend(
+        (e[0], by_person[str(e[3])], e[2], e[3], e[4]) for e in splits if str(e[3]) in by_person
+    )
     survivors = dict(zip(persons["person_id"], persons["pin"], strict=True))
     retired_rows = (
         previous.persons.filter(pl.col("person_id").is_in(list(retired)))

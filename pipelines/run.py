@@ -49,6 +49,7 @@ class RunSettings:
 
     match: MatchSettings = field(default_factory=MatchSettings)
     pin_key: bytes = DEMO_PIN_KEY
+    force: bool = False  # process a batch even when it is already loaded with the same files
 
 
 def batch_folders(inbox: Path) -> list[Path]:
@@ -64,6 +65,30 @@ def batch_folders(inbox: Path) -> list[Path]:
     return children
 
 
+def batch_fingerprint(batch_dir: Path) -> str:
+    """A digest of every file of a batch (path and content)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in batch_dir.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(batch_dir).as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
+
+
+def batch_is_loaded(batch_dir: Path, warehouse: Path) -> bool:
+    """True when the registry already holds this batch with exactly these files."""
+    registry = warehouse / REGISTRY_FILE
+    if not registry.exists():
+        return False
+    with connect(registry, read_only=True) as con:
+        found = con.execute(
+            "SELECT batch_fingerprint FROM run WHERE batch_id = ? AND status = 'loaded' "
+            "ORDER BY ended_at DESC LIMIT 1",
+            [batch_dir.name],
+        ).fetchall()
+    return bool(found) and found[0][0] == batch_fingerprint(batch_dir)
+
+
 def plan_batch(batch_dir: Path, warehouse: Path) -> list[str]:
     """Start a batch: clear its staging area, return its province folders.
 
@@ -75,6 +100,9 @@ def plan_batch(batch_dir: Path, warehouse: Path) -> list[str]:
     batch_id = batch_dir.name
     staging = warehouse / "staging"
     shutil.rmtree(staging_dir(warehouse, batch_id), ignore_errors=True)
+    fingerprint = staging_dir(warehouse, batch_id) / "fingerprint.txt"
+    fingerprint.parent.mkdir(parents=True)
+    fingerprint.write_text(batch_fingerprint(batch_dir))
     provinces: list[str] = []
     for folder in sorted(p for p in batch_dir.iterdir() if not p.name.startswith(".")):
         try:
@@ -111,19 +139,35 @@ def staged_records(warehouse: Path, batch_id: str) -> pl.DataFrame:
     return read_staged(warehouse / "staging", batch_id, "records", RECORD_SCHEMA)
 
 
+def _in_scope(registered: pl.DataFrame, new: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return (records to match, new records that replace registered ones).
+
+    A record re-sent by a later batch replaces the registered one; a record of
+    an older batch loaded again does not overwrite what a newer batch sent.
+    """
+    newer = registered.select("record_key", pl.col("batch_id").alias("registered_batch"))
+    fresh = (
+        new.join(newer, on="record_key", how="left")
+        .filter(
+            pl.col("registered_batch").is_null()
+            | (pl.col("registered_batch") <= pl.col("batch_id"))
+        )
+        .drop("registered_batch")
+    )
+    kept = registered.filter(~pl.col("record_key").is_in(fresh["record_key"].to_list()))
+    return pl.concat([kept, fresh]).sort("record_key"), fresh
+
+
 def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> dict[str, Any]:
     """Link the batch's records with each other and with everyone registered."""
     new = staged_records(warehouse, batch_id)
     registry = warehouse / REGISTRY_FILE
     if registry.exists():
         with connect(registry) as con:
-            old = registered_records(con)
-        scope = pl.concat(
-            [old.filter(~pl.col("record_key").is_in(new["record_key"].to_list())), new]
-        )
+            scope, _ = _in_scope(registered_records(con), new)
     else:
         scope = new
-    result = link_records(scope.sort("record_key"), settings.match)
+    result = link_records(scope, settings.match)
     out = staging_dir(warehouse, batch_id) / "match"
     write_parquet_atomic(_links_for_registry(result.pairs, batch_id), out / "pairs.parquet")
     write_parquet_atomic(result.clusters.sort("record_key"), out / "clusters.parquet")
@@ -173,19 +217,17 @@ def register_and_load(
     match_dir = staging_dir(warehouse, batch_id) / "match"
     clusters = pl.read_parquet(match_dir / "clusters.parquet")
     with connect(warehouse / REGISTRY_FILE) as con:
-        old = registered_records(con)
-        scope = pl.concat(
-            [old.filter(~pl.col("record_key").is_in(new["record_key"].to_list())), new]
-        )
+        scope, fresh = _in_scope(registered_records(con), new)
         previous = read_previous(con)
         update = update_register(scope, clusters, previous, batch_id, settings.pin_key)
         tables = BatchTables(
             batch_id=batch_id,
-            records=new,
+            records=fresh,
             quarantine=read_staged(staging, batch_id, "quarantine", QUARANTINE_SCHEMA),
             files=read_staged(staging, batch_id, "files", FILE_COUNT_SCHEMA),
             pairs=pl.read_parquet(match_dir / "pairs.parquet"),
             model_json=(match_dir / "model.json").read_text(),
+            fingerprint=(staging_dir(warehouse, batch_id) / "fingerprint.txt").read_text(),
         )
         run_id = _run_id(batch_id, started_at)
         return load_batch(con, tables, update, started_at, run_id)
@@ -230,9 +272,12 @@ class RunSummary:
     match: dict[str, Any]
     report: str
     registry: str
+    skipped: bool = False
 
     def to_text(self) -> str:
         """Human-readable summary lines."""
+        if self.skipped:
+            return f"batch {self.batch_id}: already loaded with these files; nothing changed"
         c = self.counts
         return "\n".join(
             [
@@ -256,6 +301,8 @@ def run_batch(batch_dir: Path, warehouse: Path, settings: RunSettings | None = N
     settings = settings or RunSettings()
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     batch_id = batch_dir.name
+    if not settings.force and batch_is_loaded(batch_dir, warehouse):
+        return RunSummary(batch_id, 0, {}, {}, "", str(warehouse / REGISTRY_FILE), skipped=True)
     staging = warehouse / "staging"
     provinces = plan_batch(batch_dir, warehouse)
     for code in provinces:

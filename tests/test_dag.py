@@ -19,7 +19,7 @@ def _bag():  # type: ignore[no-untyped-def]
     return DagBag(dag_folder=str(REPO / "dags"))
 
 
-def test_the_dagbag_loads_without_import_errors() -> None:
+def test_the_dagbag_loads_without_import_errors(airflow_db: Path) -> None:
     bag = _bag()
     assert bag.import_errors == {}
     dag = bag.get_dag("dancu_batch")

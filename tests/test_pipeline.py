@@ -116,8 +116,9 @@ def test_the_registry_finds_duplicates_without_false_merges(
     assert result.twin_pairs_merged == 0
 
 
+@pytest.mark.parametrize("force", [False, True], ids=["skip-unchanged", "reprocess"])
 def test_running_the_same_batches_again_changes_nothing(
-    cli_warehouse: Path, sample_inbox: Path, tmp_path: Path
+    cli_warehouse: Path, sample_inbox: Path, force: bool
 ) -> None:
     tables = [
         "person",
@@ -138,11 +139,13 @@ def test_running_the_same_batches_again_changes_nothing(
     before = {t: _rows(cli_warehouse, f"SELECT * FROM {t} ORDER BY {order[t]}") for t in tables}
     dancu = Path(sys.executable).with_name("dancu")
     result = subprocess.run(
-        [str(dancu), "run", "--inbox", str(sample_inbox), "--warehouse", str(cli_warehouse)],
+        [str(dancu), "run", "--inbox", str(sample_inbox), "--warehouse", str(cli_warehouse)]
+        + (["--force"] if force else []),
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stderr
+    assert ("already loaded" in result.stdout) is not force
     for table in tables:
         after = _rows(cli_warehouse, f"SELECT * FROM {table} ORDER BY {order[table]}")
         assert after == before[table], table

@@ -143,7 +143,7 @@ CREATE TABLE IF NOT EXISTS run (
     batch_id             VARCHAR NOT NULL,
     started_at           TIMESTAMP NOT NULL,
     ended_at             TIMESTAMP NOT NULL,
-    status               VARCHAR NOT NULL,     -- loaded / unchanged
+    status               VARCHAR NOT NULL,     -- loaded
     rows_read            BIGINT NOT NULL,
     rows_loaded          BIGINT NOT NULL,
     rows_quarantined     BIGINT NOT NULL,
@@ -153,5 +153,6 @@ CREATE TABLE IF NOT EXISTS run (
     persons_merged       BIGINT NOT NULL,
     pins_issued          BIGINT NOT NULL,
     persons_pending      BIGINT NOT NULL,
-    versions             VARCHAR NOT NULL      -- JSON: dancu and library versions
+    versions             VARCHAR NOT NULL,     -- JSON: dancu and library versions
+    batch_fingerprint    VARCHAR NOT NULL      -- digest of the batch's files
 );
