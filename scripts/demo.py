@@ -8,13 +8,35 @@ with ``dag.test()`` (batches in order), and prints what the registry now holds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def _output_to(log: TextIO) -> Iterator[None]:
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to ``log``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
 
 
 def main() -> int:
@@ -36,7 +58,8 @@ def main() -> int:
         from pipelines.run import batch_folders
         from pipelines.summary import warehouse_summary
 
-        bag = DagBag(dag_folder=str(REPO / "dags"))
+        with _output_to(out):
+            bag = DagBag(dag_folder=str(REPO / "dags"))
         if bag.import_errors:
             print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
             return 1
@@ -44,8 +67,10 @@ def main() -> int:
         for batch in batch_folders(inbox):
             print(f"running DAG dancu_batch for batch {batch.name} (Airflow log: {log})")
             conf = {"inbox": str(batch.parent), "batch": batch.name, "warehouse": str(warehouse)}
-            run = dag.test(run_conf=conf)
+            with _output_to(out):
+                run = dag.test(run_conf=conf)
             state = str(getattr(run, "state", "unknown"))
+            print(f"  DAG run {state}")
             if "success" not in state:
                 print(f"DAG run for {batch.name} ended {state}; see {log}", file=sys.stderr)
                 return 1
