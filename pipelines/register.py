@@ -302,6 +302,11 @@ def _issue_pins(
     persons = golden.with_columns(
         pl.col("person_id").replace_strict(pins, default=None, return_dtype=pl.String).alias("pin"),
     ).with_columns(
+        # The PIN's province is the registered birth province: later records that
+        # name another one do not change it (only sex and year corrections re-issue).
+        pl.coalesce(pl.col("pin").str.slice(0, 3), "birth_province_code").alias(
+            "birth_province_code"
+        ),
         pl.when(pl.col("pin").is_null())
         .then(pl.lit("pending"))
         .otherwise(pl.lit("active"))

@@ -168,3 +168,24 @@ def test_a_resent_record_that_lost_sex_and_year_keeps_the_pin_and_its_values() -
     person = update.persons.row(0, named=True)
     assert (person["sex"], person["birth_year"], person["status"]) == ("F", 1980, "active")
     assert update.events.height == 0
+
+
+def test_a_later_record_naming_another_birth_province_keeps_the_pin() -> None:
+    first = update_register(
+        _records([_person("a") | {"birth_province_code": "001"}]),
+        _clusters([["a"]]),
+        PreviousRegister.empty(),
+        "b1",
+        KEY,
+    )
+    pin = _pin_of(first, "001:a")
+    later = _records(
+        [
+            _person("a") | {"birth_province_code": "079"},
+            _person("b", batch="2021-02-01") | {"birth_province_code": "079"},
+        ]
+    )
+    update = update_register(later, _clusters([["a", "b"]]), _previous(first), "b2", KEY)
+    assert _pin_of(update, "001:a") == pin
+    assert update.persons.row(0, named=True)["birth_province_code"] == "001"
+    assert update.events.height == 0
