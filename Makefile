@@ -40,17 +40,22 @@ lint: setup
 
 # Airflow UI on 127.0.0.1:$(AIRFLOW_PORT), in its own process group (stop it with `make airflow-stop`).
 airflow: setup
+	@if test -f $(AIRFLOW_HOME)/standalone.pid && kill -0 "$$(cat $(AIRFLOW_HOME)/standalone.pid)" 2>/dev/null; then \
+		echo "Airflow is already running (make airflow-stop first)"; exit 1; fi
 	$(BIN)/airflow db migrate > /dev/null
 	AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
 	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
 	AIRFLOW__CORE__PARALLELISM=4 \
-	setsid $(BIN)/airflow standalone > $(AIRFLOW_HOME)/standalone.log 2>&1 & echo $$! > $(AIRFLOW_HOME)/standalone.pid
+	PATH="$(CURDIR)/$(BIN):$$PATH" setsid $(BIN)/airflow standalone > $(AIRFLOW_HOME)/standalone.log 2>&1 & echo $$! > $(AIRFLOW_HOME)/standalone.pid
 	@echo "Airflow starting on http://127.0.0.1:$(AIRFLOW_PORT) (about 40 s); log: $(AIRFLOW_HOME)/standalone.log"
 	@echo "User: admin; password: $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
 	@echo "Stop it with: make airflow-stop"
 
 airflow-stop:
-	@test -f $(AIRFLOW_HOME)/standalone.pid && kill -TERM -- -$$(cat $(AIRFLOW_HOME)/standalone.pid) && rm $(AIRFLOW_HOME)/standalone.pid && echo stopped || echo "not running"
+	@if test -f $(AIRFLOW_HOME)/standalone.pid; then \
+		pkill -TERM -g "$$(cat $(AIRFLOW_HOME)/standalone.pid)"; rm $(AIRFLOW_HOME)/standalone.pid; \
+		echo "stopped the Airflow process group"; \
+	else echo "not running"; fi
 
 clean:
 	rm -rf $(VENV) .uv-bootstrap .airflow warehouse
