@@ -124,21 +124,14 @@ def update_register(
         )
         .drop("first_issued")
     )
+    events.extend(
+        ("merged", merged_pin, survivor_pin, person_id, "merged by new evidence")
+        for merged_pin, survivor_pin, person_id in retired_rows.select(
+            "pin", "merged_into_pin", "person_id"
+        ).iter_rows()
+        if merged_pin is not None
+    )
     event_frame = pl.DataFrame(events, schema=EVENT_SCHEMA, orient="row")
-    for merged_pin, survivor_pin, person_id in retired_rows.select(
-        "pin", "merged_into_pin", "person_id"
-    ).iter_rows():
-        if merged_pin is not None:
-            event_frame = pl.concat(
-                [
-                    event_frame,
-                    pl.DataFrame(
-                        [("merged", merged_pin, survivor_pin, person_id, "merged by new evidence")],
-                        schema=EVENT_SCHEMA,
-                        orient="row",
-                    ),
-                ]
-            )
     still_retired = previous.persons.filter(
         (pl.col("status") == "retired") & ~pl.col("person_id").is_in(persons["person_id"].to_list())
     ).drop("first_issued")
