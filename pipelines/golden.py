@@ -8,6 +8,9 @@ Rules (each value keeps the key of the record it came from):
 - sex: the value most records give; ties go to the latest batch;
 - birth province: the code most records give; when none says, the province
   that first registered the person (the contract's rule for the PIN);
+- address: the most recent one: latest registration date (records without
+  one last), then the latest batch; ``address_province_code`` is the
+  province whose register holds that address;
 - ties always end on the smallest ``record_key``, so the result is deterministic.
 """
 
@@ -33,6 +36,9 @@ GOLDEN_COLUMNS = (
     "sex",
     "birth_province_code",
     "ethnicity",
+    "address",
+    "address_province_code",
+    "address_source",
     "record_count",
     "first_batch_id",
     "last_batch_id",
@@ -73,6 +79,12 @@ def golden_records(records: pl.DataFrame) -> pl.DataFrame:
     name_keys = [pl.col("_named"), pl.col("_accents"), pl.col("batch_id")]
     dob_keys = [pl.col("_dob_rank"), pl.col("batch_id")]
     first_keys = [pl.col("batch_id")]
+    address_keys = [
+        pl.col("address").is_not_null(),
+        pl.col("registered_on").is_not_null(),
+        pl.col("registered_on"),
+        pl.col("batch_id"),
+    ]
     golden = scored.group_by("person_id").agg(
         *(
             _best(c, name_keys, [True, True, True])
@@ -96,6 +108,11 @@ def golden_records(records: pl.DataFrame) -> pl.DataFrame:
         ).alias("_stated_province"),
         _best("province_code", first_keys, [False]).alias("_first_province"),
         _best("ethnicity", [pl.col("ethnicity").is_not_null(), pl.col("_eth_n")], [True, True]),
+        _best("address", address_keys, [True, True, True, True]),
+        _best("province_code", address_keys, [True, True, True, True]).alias(
+            "address_province_code"
+        ),
+        _best("record_key", address_keys, [True, True, True, True]).alias("address_source"),
         pl.len().cast(pl.Int32).alias("record_count"),
         pl.col("batch_id").min().alias("first_batch_id"),
         pl.col("batch_id").max().alias("last_batch_id"),

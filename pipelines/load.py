@@ -8,6 +8,7 @@ registry as it was, and loading the same batch twice leaves the same tables.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines.refdata import provinces
 from pipelines.register import PreviousRegister, RegisterUpdate
 from pipelines.schema import RECORD_SCHEMA
 
@@ -29,8 +31,50 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(path), read_only=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
-    con.execute(resources.files("pipelines.sql").joinpath("registry.sql").read_text("utf-8"))
+    create_schema(con)
     return con
+
+
+def _sql_text(name: str) -> str:
+    return resources.files("pipelines.sql").joinpath(name).read_text("utf-8")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables, the province reference, the analyst views and their comments.
+
+    Idempotent: tables are created when missing, views replaced, comments set
+    again (``sql/comments.csv`` is their single source, also for docs/registry.md).
+    """
+    con.execute(_sql_text("registry.sql"))
+    if not con.execute("SELECT count(*) FROM province").fetchall()[0][0]:
+        rows = [(p.code, p.name, p.name_ascii, p.region_en) for p in provinces().values()]
+        con.executemany("INSERT INTO province VALUES (?, ?, ?, ?)", rows)
+    con.execute(_sql_text("views.sql"))
+    kinds = dict(
+        con.execute(
+            "SELECT table_name, 'TABLE' FROM duckdb_tables() "
+            "UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()
+    )
+    statements = []
+    for row in schema_comments():
+        target = row["object"]
+        if row["column"]:
+            statements.append(
+                f"COMMENT ON COLUMN {target}.{row['column']} IS {_literal(row['comment'])};"
+            )
+        else:
+            statements.append(f"COMMENT ON {kinds[target]} {target} IS {_literal(row['comment'])};")
+    con.execute("\n".join(statements))
+
+
+def schema_comments() -> list[dict[str, str]]:
+    """The documentation of every table, view and column (``sql/comments.csv``)."""
+    return list(csv.DictReader(_sql_text("comments.csv").splitlines()))
 
 
 def versions() -> str:

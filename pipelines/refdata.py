@@ -26,6 +26,7 @@ class Province:
     code: str
     name: str
     name_ascii: str
+    region_en: str
 
 
 def _rows(filename: str) -> list[dict[str, str]]:
@@ -37,7 +38,9 @@ def _rows(filename: str) -> list[dict[str, str]]:
 def provinces() -> dict[str, Province]:
     """Return the provinces keyed by their 3-digit code."""
     return {
-        r["code"]: Province(code=r["code"], name=r["name"], name_ascii=r["name_ascii"])
+        r["code"]: Province(
+            code=r["code"], name=r["name"], name_ascii=r["name_ascii"], region_en=r["region_en"]
+        )
         for r in _rows("provinces.csv")
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import polars as pl
@@ -189,3 +190,23 @@ def test_a_later_record_naming_another_birth_province_keeps_the_pin() -> None:
     assert _pin_of(update, "001:a") == pin
     assert update.persons.row(0, named=True)["birth_province_code"] == "001"
     assert update.events.height == 0
+
+
+def test_the_golden_address_is_the_most_recent_one_and_names_its_record() -> None:
+    old = {**_person("1"), "address": "Hà Nội", "registered_on": dt.date(1999, 5, 1)}
+    moved = {
+        **_person("2"),
+        "province_code": "079",
+        "address": "TP. Hồ Chí Minh",
+        "registered_on": dt.date(2015, 3, 2),
+    }
+    undated = {**_person("3", batch="2021-09-30"), "address": "Đà Nẵng"}
+    records = _records([old, moved, undated])
+    clusters = pl.DataFrame({"record_key": records["record_key"], "cluster_id": "c"})
+    update = update_register(records, clusters, PreviousRegister.empty(), "2021-01-01", KEY)
+    person = update.persons.row(0, named=True)
+    assert (person["address"], person["address_province_code"], person["address_source"]) == (
+        "TP. Hồ Chí Minh",
+        "079",
+        "079:2",
+    )

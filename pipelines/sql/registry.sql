@@ -22,10 +22,18 @@ CREATE TABLE IF NOT EXISTS person (
     birth_province_code  VARCHAR,
     ethnicity            VARCHAR,
     pending_reason       VARCHAR,
+    address              VARCHAR,              -- most recent address
+    address_province_code VARCHAR,             -- province whose register holds it
+    address_source       VARCHAR,              -- record_key the address was taken from
     record_count         INTEGER NOT NULL,
     first_batch_id       VARCHAR NOT NULL,
     last_batch_id        VARCHAR NOT NULL
 );
+
+-- Registries created before these columns existed get them here.
+ALTER TABLE person ADD COLUMN IF NOT EXISTS address VARCHAR;
+ALTER TABLE person ADD COLUMN IF NOT EXISTS address_province_code VARCHAR;
+ALTER TABLE person ADD COLUMN IF NOT EXISTS address_source VARCHAR;
 
 CREATE TABLE IF NOT EXISTS source_record (
     record_key           VARCHAR PRIMARY KEY,  -- province_code || ':' || local_id
@@ -155,4 +163,22 @@ CREATE TABLE IF NOT EXISTS run (
     persons_pending      BIGINT NOT NULL,
     versions             VARCHAR NOT NULL,     -- JSON: dancu and library versions
     batch_fingerprint    VARCHAR NOT NULL      -- digest of the batch's files
+);
+
+CREATE TABLE IF NOT EXISTS province (
+    code                 VARCHAR PRIMARY KEY,  -- 3-digit code, digits 1-3 of a PIN
+    name                 VARCHAR NOT NULL,
+    name_ascii           VARCHAR NOT NULL,
+    region_en            VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS review_decision (
+    record_key_l         VARCHAR NOT NULL,
+    record_key_r         VARCHAR NOT NULL,
+    same                 BOOLEAN NOT NULL,     -- true: one person; false: never link
+    reviewer             VARCHAR NOT NULL,
+    decided_at           TIMESTAMP NOT NULL,
+    note                 VARCHAR,
+    PRIMARY KEY (record_key_l, record_key_r),
+    CHECK (record_key_l < record_key_r)
 );
