@@ -70,23 +70,26 @@ def _blocks_within_cap(
 
 
 def _rule_pairs(
-    prepared: pl.DataFrame, rule: BlockingRule, cap: int
+    prepared: pl.DataFrame, rule: BlockingRule, cap: int, focus: pl.Series | None
 ) -> tuple[pl.DataFrame, RuleReport]:
     kept, on, skipped = _blocks_within_cap(prepared, rule, cap)
-    left = kept
+    left = kept if focus is None else kept.filter(pl.col("rid").is_in(focus.implode()))
     if rule.year_window > 0:
         offsets = pl.int_ranges(-rule.year_window, rule.year_window + 1, dtype=pl.Int32)
         left = (
-            kept.with_columns(offset=offsets)
+            left.with_columns(offset=offsets)
             .explode("offset")
             .with_columns(pl.col("birth_year") + pl.col("offset"))
             .drop("offset")
         )
+    joined = left.join(kept, on=on, suffix="_r").select("rid", "rid_r")
+    if focus is not None:  # the focus record may be on either side of the pair
+        joined = joined.select(
+            pl.min_horizontal("rid", "rid_r").alias("rid"),
+            pl.max_horizontal("rid", "rid_r").alias("rid_r"),
+        )
     pairs = (
-        left.join(kept, on=on, suffix="_r")
-        .select(rid_l="rid", rid_r="rid_r")
-        .filter(pl.col("rid_l") < pl.col("rid_r"))
-        .unique()
+        joined.select(rid_l="rid", rid_r="rid_r").filter(pl.col("rid_l") < pl.col("rid_r")).unique()
     )
     report = RuleReport(
         rule=rule.name,
@@ -100,7 +103,10 @@ def _rule_pairs(
 
 
 def candidate_pairs(
-    prepared: pl.DataFrame, rules: Sequence[BlockingRule], max_block_size: int
+    prepared: pl.DataFrame,
+    rules: Sequence[BlockingRule],
+    max_block_size: int,
+    focus: pl.Series | None = None,
 ) -> tuple[pl.DataFrame, list[RuleReport]]:
     """Return the union of the rules' pairs and a report per rule.
 
@@ -108,6 +114,10 @@ def candidate_pairs(
         prepared: Output of ``prepare_records``.
         rules: Blocking rules; a pair found by several keeps the first one's name.
         max_block_size: Largest block, in records, that is turned into pairs.
+        focus: When given, the ``rid`` values whose pairs are wanted: only
+            pairs with at least one of them are formed, by joining those
+            records alone to their blocks (cost: focus records × block size).
+            Block sizes and the cap are still those of all the records.
 
     Returns:
         A frame ``rid_l < rid_r``, ``blocked_by`` (rule name), sorted by
@@ -116,7 +126,7 @@ def candidate_pairs(
     frames = []
     reports = []
     for order, rule in enumerate(rules):
-        pairs, report = _rule_pairs(prepared, rule, max_block_size)
+        pairs, report = _rule_pairs(prepared, rule, max_block_size, focus)
         frames.append(pairs.with_columns(rule_order=pl.lit(order, pl.Int32)))
         reports.append(report)
     names = pl.Series([r.name for r in rules], dtype=pl.String)

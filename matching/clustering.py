@@ -1,18 +1,23 @@
-"""Clusters of records from the linked pairs, kept consistent with cannot-link rules.
+"""Clusters of records from the linked pairs, kept consistent with cannot-links.
 
-Connected components over the ``link`` pairs (scipy's csgraph) give the
-first clusters. Links chain: A~B and B~C put A and C together even if A and
-C are twins. So every pair inside a cluster of three or more is checked
-against the ``cannot_link`` rules; a cluster that breaks one is rebuilt from
-its own links, strongest first, skipping any link that would join two
+Connected components over the ``link`` pairs (scipy's csgraph), together
+with the records already registered as one person (``prior`` groups, held
+together as must-links), give the first clusters. Links chain: A~B and B~C
+put A and C together even if A and C are twins. So every pair inside a
+cluster is checked against the ``cannot_link`` rules and the reviewers'
+"not the same person" decisions; a cluster that breaks one is rebuilt from
+its own edges, strongest first, skipping any edge that would join two
 records that cannot be linked (greedy constrained merging; such clusters are
-rare and small, so this part is a plain loop over their links). Skipped
-links are downgraded to ``review`` with ``decided_by = 'rule:cluster_split'``.
+rare and small, so this part is a plain loop over their edges). Reviewers'
+"same person" decisions come first, then links and prior pairs by match
+weight. Skipped links are downgraded to ``review`` with
+``decided_by = 'rule:cluster_split'``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,6 +29,40 @@ from matching.scoring import rule_flags
 from matching.settings import MatchSettings
 
 SPLIT_RULE = "rule:cluster_split"
+REVIEWER = "reviewer"
+
+_EDGES = {"rid_l": pl.Int64, "rid_r": pl.Int64}
+
+#: Scores rid pairs with the fitted model: returns their match weights.
+Weigher = Callable[[pl.DataFrame], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What the clusters must respect besides the model's links (all in ``rid``).
+
+    Attributes:
+        groups: ``rid``, ``group``: records already registered as one person,
+            held together unless a cannot-link pair lies inside.
+        must: ``rid_l``, ``rid_r``: reviewers' "same person" decisions.
+        cannot: ``rid_l``, ``rid_r``: reviewers' "not the same person" decisions.
+        touched: When given, only clusters holding one of these records are
+            checked (the others were checked when they were formed).
+    """
+
+    groups: pl.DataFrame
+    must: pl.DataFrame
+    cannot: pl.DataFrame
+    touched: pl.Series | None = None
+
+    @staticmethod
+    def none() -> Constraints:
+        """No prior groups and no reviewer decisions."""
+        return Constraints(
+            groups=pl.DataFrame(schema={"rid": pl.Int64, "group": pl.Int64}),
+            must=pl.DataFrame(schema=_EDGES),
+            cannot=pl.DataFrame(schema=_EDGES),
+        )
 
 
 @dataclass(frozen=True)
@@ -35,36 +74,67 @@ class ClusterReport:
     oversized: int
     split_clusters: int
     dropped_links: int
+    split_prior_groups: int
 
 
-def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def _components(n: int, edges: pl.DataFrame) -> np.ndarray:
+    left, right = edges["rid_l"].to_numpy(), edges["rid_r"].to_numpy()
     graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return labels.astype(np.int64)
 
 
-def _violations(
-    prepared: pl.DataFrame, labels: np.ndarray, settings: MatchSettings
-) -> pl.DataFrame:
-    """Return cannot-link pairs (``rid_l``, ``rid_r``, ``component``) inside clusters of 3+."""
-    rules = [r for r in settings.rules if r.effect == "cannot_link"]
-    members = pl.DataFrame({"rid": np.arange(len(labels)), "component": labels})
-    members = members.filter(pl.len().over("component") >= 3)
-    empty = pl.DataFrame(schema={"rid_l": pl.Int64, "rid_r": pl.Int64, "component": pl.Int64})
-    if not rules or members.height == 0:
-        return empty
-    inside = (
+def _chains(groups: pl.DataFrame) -> pl.DataFrame:
+    """Edges joining each group's records in ``rid`` order (enough for connectivity)."""
+    ordered = groups.sort("group", "rid")
+    return (
+        ordered.with_columns(rid_r=pl.col("rid").shift(-1).over("group"))
+        .drop_nulls("rid_r")
+        .select(rid_l="rid", rid_r=pl.col("rid_r").cast(pl.Int64))
+    )
+
+
+def _inside(members: pl.DataFrame) -> pl.DataFrame:
+    """All pairs ``rid_l < rid_r`` of records sharing ``component``."""
+    return (
         members.join(members, on="component", suffix="_r")
         .filter(pl.col("rid") < pl.col("rid_r"))
         .select(rid_l="rid", rid_r="rid_r", component="component")
     )
-    flags = rule_flags(prepared, inside, replace(settings, rules=tuple(rules)))
-    hit = pl.any_horizontal(flags.columns) if flags.width else pl.lit(False)
-    return pl.concat([inside, flags], how="horizontal").filter(hit).select(empty.columns)
+
+
+def _violations(
+    prepared: pl.DataFrame,
+    labels: np.ndarray,
+    settings: MatchSettings,
+    constraints: Constraints,
+) -> pl.DataFrame:
+    """Return cannot-link pairs (``rid_l``, ``rid_r``, ``component``) inside clusters."""
+    members = pl.DataFrame({"rid": np.arange(len(labels)), "component": labels})
+    members = members.filter(pl.len().over("component") >= 2)
+    if constraints.touched is not None:
+        touched = labels[constraints.touched.to_numpy()]
+        members = members.filter(pl.col("component").is_in(pl.Series(touched).implode()))
+    empty = pl.DataFrame(schema={**_EDGES, "component": pl.Int64})
+    found = [empty]
+    rules = [r for r in settings.rules if r.effect == "cannot_link"]
+    if rules and members.height:
+        inside = _inside(members)
+        flags = rule_flags(prepared, inside, replace(settings, rules=tuple(rules)))
+        hit = pl.any_horizontal(flags.columns)
+        ruled = pl.concat([inside, flags], how="horizontal").filter(hit).select(empty.columns)
+        # A reviewer's "same person" outranks the rules.
+        found.append(ruled.join(constraints.must, on=["rid_l", "rid_r"], how="anti"))
+    cannot = constraints.cannot.with_columns(
+        component=labels[constraints.cannot["rid_l"].to_numpy()],
+        other=labels[constraints.cannot["rid_r"].to_numpy()],
+    )
+    found.append(cannot.filter(pl.col("component") == pl.col("other")).select(empty.columns))
+    return pl.concat(found).unique(["rid_l", "rid_r"]).sort("rid_l", "rid_r")
 
 
 def _greedy_keep(edges: pl.DataFrame, forbidden: pl.DataFrame) -> np.ndarray:
-    """Keep links strongest first unless they join records that cannot be linked."""
+    """Keep edges in order unless they join records that cannot be linked."""
     cannot: dict[int, set[int]] = defaultdict(set)
     for a, b in forbidden.select("rid_l", "rid_r").iter_rows():
         cannot[a].add(b)
@@ -92,50 +162,106 @@ def _greedy_keep(edges: pl.DataFrame, forbidden: pl.DataFrame) -> np.ndarray:
     return keep
 
 
+def _rebuild(
+    links: pl.DataFrame,
+    groups: pl.DataFrame,
+    constraints: Constraints,
+    labels: np.ndarray,
+    bad: pl.DataFrame,
+    weigh: Weigher | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rebuild the clusters holding a cannot-link pair; return (kept edges, dropped links)."""
+    bad_components = bad["component"].unique().implode()
+
+    def within(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(component=labels[frame["rid_l"].to_numpy()]).filter(
+            pl.col("component").is_in(bad_components)
+        )
+
+    must = within(constraints.must).with_columns(weight=pl.lit(float("inf")), rank=pl.lit(0))
+    model = within(links.select("rid_l", "rid_r", weight="match_weight")).with_columns(
+        rank=pl.lit(1)
+    )
+    grouped = groups.with_columns(component=labels[groups["rid"].to_numpy()]).filter(
+        pl.col("component").is_in(bad_components)
+    )
+    prior = _inside(grouped.select("rid", component="group")).select(_EDGES.keys())
+    prior_weights = weigh(prior) if weigh is not None and prior.height else np.zeros(prior.height)
+    prior = within(prior.with_columns(weight=pl.Series(prior_weights, dtype=pl.Float64)))
+    edges = (
+        pl.concat(
+            [
+                e.select("rid_l", "rid_r", pl.col("weight").cast(pl.Float64), "rank")
+                for e in (must, model, prior.with_columns(rank=pl.lit(1)))
+            ]
+        )
+        .sort(["rank", "weight", "rid_l", "rid_r"], descending=[False, True, False, False])
+        .unique(["rid_l", "rid_r"], keep="first", maintain_order=True)
+    )
+    keep = _greedy_keep(edges, bad)
+    kept = edges.filter(pl.Series(keep)).select(_EDGES.keys())
+    dropped = model.join(kept, on=["rid_l", "rid_r"], how="anti").select(_EDGES.keys())
+    return kept, dropped
+
+
 def cluster_records(
-    prepared: pl.DataFrame, pairs: pl.DataFrame, settings: MatchSettings
+    prepared: pl.DataFrame,
+    pairs: pl.DataFrame,
+    settings: MatchSettings,
+    constraints: Constraints | None = None,
+    weigh: Weigher | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, ClusterReport]:
-    """Cluster the records and enforce the cannot-link rules.
+    """Cluster the records and enforce the cannot-links.
 
     Args:
         prepared: Output of ``prepare_records``.
-        pairs: Decided pairs (``rid_l``, ``rid_r``, ``match_weight``, ``decision``, ``decided_by``).
+        pairs: Decided pairs (``rid_l``, ``rid_r``, ``match_weight``, ``decision``,
+            ``decided_by``); reviewers' "same person" pairs are ``link``.
         settings: The run's settings.
+        constraints: Prior groups and reviewer decisions (none by default).
+        weigh: Scores pairs of a prior group that must be split (their match
+            weights order the greedy rebuild); without it they weigh 0.
 
     Returns:
         ``record_key, cluster_id`` for every record (cluster id = smallest
         record key in the cluster), the pairs with split links downgraded to
         ``review``, and a ``ClusterReport``.
     """
+    constraints = constraints or Constraints.none()
     n = prepared.height
-    links = pairs.filter(pl.col("decision") == "link")
-    labels = _components(n, links["rid_l"].to_numpy(), links["rid_r"].to_numpy())
-    bad = _violations(prepared, labels, settings)
+    links = pairs.filter(pl.col("decision") == "link").select(
+        "rid_l", "rid_r", "match_weight", "decided_by"
+    )
+    groups = constraints.groups.filter(pl.len().over("group") >= 2)
+    chains = _chains(groups)
+    labels = _components(n, pl.concat([links.select(_EDGES.keys()), chains]))
+    bad = _violations(prepared, labels, settings, constraints)
     split_clusters = bad["component"].n_unique()
-    dropped = pl.DataFrame(schema={"rid_l": pl.Int64, "rid_r": pl.Int64})
+    dropped = pl.DataFrame(schema=_EDGES)
     if bad.height:
-        bad_components = bad["component"].unique()
-        in_bad = (
-            links.with_columns(component=labels[links["rid_l"].to_numpy()])
-            .filter(pl.col("component").is_in(bad_components.implode()))
-            .sort(["match_weight", "rid_l", "rid_r"], descending=[True, False, False])
-        )
-        keep = _greedy_keep(in_bad, bad)
-        dropped = in_bad.filter(~pl.Series(keep)).select("rid_l", "rid_r")
-        pairs = (
-            pairs.join(dropped.with_columns(split=pl.lit(True)), on=["rid_l", "rid_r"], how="left")
-            .with_columns(
-                decision=pl.when(pl.col("split"))
-                .then(pl.lit("review"))
-                .otherwise(pl.col("decision")),
-                decided_by=pl.when(pl.col("split"))
-                .then(pl.lit(SPLIT_RULE))
-                .otherwise(pl.col("decided_by")),
+        kept, dropped = _rebuild(links, groups, constraints, labels, bad, weigh)
+        bad_components = bad["component"].unique().implode()
+
+        def outside(frame: pl.DataFrame) -> pl.DataFrame:
+            component = labels[frame["rid_l"].to_numpy()]
+            return frame.filter(~pl.Series(component).is_in(bad_components))
+
+        edges = pl.concat([outside(links.select(_EDGES.keys())), outside(chains), kept])
+        labels = _components(n, edges)
+        if dropped.height:
+            split = dropped.with_columns(split=pl.lit(True))
+            pairs = (
+                pairs.join(split, on=["rid_l", "rid_r"], how="left")
+                .with_columns(
+                    decision=pl.when(pl.col("split"))
+                    .then(pl.lit("review"))
+                    .otherwise(pl.col("decision")),
+                    decided_by=pl.when(pl.col("split"))
+                    .then(pl.lit(SPLIT_RULE))
+                    .otherwise(pl.col("decided_by")),
+                )
+                .drop("split")
             )
-            .drop("split")
-        )
-        links = pairs.filter(pl.col("decision") == "link")
-        labels = _components(n, links["rid_l"].to_numpy(), links["rid_r"].to_numpy())
     clusters = (
         pl.DataFrame({"rid": np.arange(n, dtype=np.int64), "component": labels})
         .with_columns(record_key=prepared["record_key"])
@@ -143,11 +269,19 @@ def cluster_records(
     )
     sizes = clusters.group_by("component").len("size").group_by("size").len("clusters").sort("size")
     largest = int(sizes.select(pl.col("size").max()).item() or 0)
+    split_groups = (
+        groups.with_columns(component=labels[groups["rid"].to_numpy()])
+        .group_by("group")
+        .agg(pl.col("component").n_unique().alias("parts"))
+        .filter(pl.col("parts") > 1)
+        .height
+    )
     report = ClusterReport(
         sizes=dict(zip(sizes["size"].to_list(), sizes["clusters"].to_list(), strict=True)),
         largest=largest,
         oversized=int(sizes.filter(pl.col("size") > settings.max_cluster_size)["clusters"].sum()),
         split_clusters=split_clusters,
         dropped_links=dropped.height,
+        split_prior_groups=split_groups,
     )
     return clusters.select("record_key", "cluster_id"), pairs, report

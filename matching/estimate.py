@@ -257,8 +257,35 @@ def _check(
         raise ModelError("uninformative model: " + "; ".join(problems))
 
 
+def training_focus(
+    prepared: pl.DataFrame, focus: pl.Series | None, settings: MatchSettings
+) -> pl.Series | None:
+    """Return the records whose training pairs EM learns on (None: all of them).
+
+    At most ``settings.training_records`` records: those in ``focus`` (the new
+    records of an incremental run) first, then a seeded sample of the others,
+    so training costs the same on a registry of any size.
+    """
+    n = prepared.height
+    if focus is None and n <= settings.training_records:
+        return None
+    chosen = np.zeros(n, dtype=bool)
+    if focus is not None:
+        chosen[focus.to_numpy()] = True
+    room = settings.training_records - int(chosen.sum())
+    others = np.flatnonzero(~chosen)
+    if room > 0 and others.size:
+        rng = np.random.default_rng(settings.seed + 1)
+        chosen[rng.choice(others, size=min(room, others.size), replace=False)] = True
+    return pl.Series("rid", np.flatnonzero(chosen), dtype=pl.Int64)
+
+
 def fit_model(
-    prepared: pl.DataFrame, candidate_gammas: pl.DataFrame, settings: MatchSettings
+    prepared: pl.DataFrame,
+    candidate_gammas: pl.DataFrame,
+    settings: MatchSettings,
+    *,
+    focus: pl.Series | None = None,
 ) -> MatchModel:
     """Fit u, m and the prior; see the module docstring.
 
@@ -266,6 +293,10 @@ def fit_model(
         prepared: Output of ``prepare_records``.
         candidate_gammas: Candidate pairs with their ``gamma_<name>`` columns.
         settings: The run's settings.
+        focus: The ``rid`` of the records the candidates were formed for (an
+            incremental run), or None when they were formed among all records.
+            u is sampled over all records either way; the prior is the share
+            of matches among the pairs the candidates were drawn from.
 
     Raises:
         ModelError: If a training session does not converge or the model fails its checks.
@@ -273,12 +304,13 @@ def fit_model(
     comps = settings.comparisons
     names = [c.name for c in comps]
     u, u_pairs = estimate_u(prepared, comps, settings)
+    trained_on = training_focus(prepared, focus, settings)
     estimates: list[list[np.ndarray]] = [[] for _ in comps]
     sources: list[list[str]] = [[] for _ in comps]
     seen = [0.0] * len(comps)
     sessions = []
     for rule in settings.training_rules:
-        pairs, _ = candidate_pairs(prepared, [rule], settings.max_block_size)
+        pairs, _ = candidate_pairs(prepared, [rule], settings.max_block_size, trained_on)
         fixed = {source_field(k) for k in (*rule.keys, *rule.split_keys)}
         active = [not fixed.intersection(c.fields) for c in comps]
         if pairs.height == 0 or not any(active):
@@ -315,7 +347,9 @@ def fit_model(
     else:
         patterns, counts = gamma_patterns(candidate_gammas, names)
         n = prepared.height
-        prior = estimate_prior(patterns, counts, m_final, u, n * (n - 1) // 2)
+        k = n if focus is None else focus.len()
+        drawn_from = k * (n - k) + k * (k - 1) // 2  # pairs with at least one focus record
+        prior = estimate_prior(patterns, counts, m_final, u, drawn_from)
     return MatchModel(
         comparisons=tuple(
             ComparisonModel(

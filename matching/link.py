@@ -1,7 +1,9 @@
 """``link_records``: deduplicate standardised records into clusters of one person each.
 
 Wiring only: prepare the records, generate candidate pairs, compare them,
-fit the model, score and decide each pair, then cluster.
+fit the model, score and decide each pair, then cluster. An incremental run
+(new records against a registry) passes the new records' keys, the clusters
+already registered and the reviewers' decisions.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from matching.blocking import candidate_pairs
-from matching.clustering import cluster_records
+from matching.clustering import REVIEWER, Constraints, cluster_records
 from matching.comparisons import comparison_vectors
 from matching.estimate import MatchModel, fit_model
 from matching.prepare import prepare_records
@@ -41,20 +44,89 @@ class LinkResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def link_records(records: pl.DataFrame, settings: MatchSettings | None = None) -> LinkResult:
+def _rids(prepared: pl.DataFrame, keys: pl.Series) -> pl.Series:
+    """``rid`` of each key present in ``prepared`` (unknown keys are dropped)."""
+    found = prepared.select("record_key", "rid").join(
+        pl.DataFrame({"record_key": keys.cast(pl.String)}).unique(), on="record_key", how="semi"
+    )
+    return found["rid"].sort()
+
+
+def _prior_groups(prepared: pl.DataFrame, prior_clusters: pl.DataFrame | None) -> pl.DataFrame:
+    """``rid``, ``group`` (an integer per prior cluster) for the records present."""
+    if prior_clusters is None:
+        return pl.DataFrame(schema={"rid": pl.Int64, "group": pl.Int64})
+    return (
+        prior_clusters.select(pl.col("record_key").cast(pl.String), pl.col("cluster_id"))
+        .unique("record_key", keep="first")
+        .join(prepared.select("record_key", "rid"), on="record_key")
+        .select("rid", group=pl.col("cluster_id").rank("dense").cast(pl.Int64))
+        .sort("rid")
+    )
+
+
+def _reviewed(prepared: pl.DataFrame, decisions: pl.DataFrame | None) -> pl.DataFrame:
+    """Reviewers' decisions as ``rid_l < rid_r``, ``same``; "not the same" wins a conflict."""
+    schema = {"rid_l": pl.Int64, "rid_r": pl.Int64, "same": pl.Boolean}
+    if decisions is None or decisions.height == 0:
+        return pl.DataFrame(schema=schema)
+    rid = prepared.select("record_key", "rid")
+    return (
+        decisions.select(
+            pl.col("record_key_l").cast(pl.String),
+            pl.col("record_key_r").cast(pl.String),
+            pl.col("same").cast(pl.Boolean),
+        )
+        .drop_nulls()
+        .join(rid.rename({"record_key": "record_key_l", "rid": "a"}), on="record_key_l")
+        .join(rid.rename({"record_key": "record_key_r", "rid": "b"}), on="record_key_r")
+        .filter(pl.col("a") != pl.col("b"))
+        .group_by(rid_l=pl.min_horizontal("a", "b"), rid_r=pl.max_horizontal("a", "b"))
+        .agg(pl.col("same").all())
+        .select(schema.keys())
+        .sort("rid_l", "rid_r")
+    )
+
+
+def link_records(
+    records: pl.DataFrame,
+    settings: MatchSettings | None = None,
+    *,
+    new_keys: pl.Series | None = None,
+    prior_clusters: pl.DataFrame | None = None,
+    decisions: pl.DataFrame | None = None,
+) -> LinkResult:
     """Find the records that belong to the same person.
 
     Args:
         records: Standardised records (``pipelines.schema.RECORD_SCHEMA``),
-            ``record_key`` unique.
+            ``record_key`` unique: for an incremental run, the registered
+            records and the new ones together.
         settings: Matching settings; the defaults suit Vietnamese records.
+        new_keys: When given, the ``record_key`` of the new records: candidate
+            pairs are only those with at least one new record (blocking joins
+            the new records alone to their blocks). u is still sampled over
+            all the records.
+        prior_clusters: ``record_key``, ``cluster_id`` of the registered
+            persons: records sharing a prior cluster are held together, unless
+            the cluster holds a cannot-link pair (twins rule, a reviewer's
+            "not the same"), when it is split at its weakest pairs. Keys not
+            among ``records`` are ignored.
+        decisions: Reviewers' clerical decisions ``record_key_l``,
+            ``record_key_r``, ``same`` (either key order). ``same=False`` is a
+            cannot-link and ``same=True`` a must-link, overriding the model,
+            the rules and the prior clusters; each such pair is in ``pairs``
+            with ``decided_by = 'reviewer'`` (``blocked_by = 'reviewer'`` when
+            no blocking rule found it). Pairs naming an unknown key are ignored.
 
     Returns:
-        The scored pairs, the clusters, the fitted model and run statistics.
+        The scored pairs, the clusters (of every input record), the fitted
+        model and run statistics.
 
     Raises:
         matching.estimate.ModelError: If the model fails its own checks.
-        ValueError: If ``record_key`` is null or repeated.
+        ValueError: If ``record_key`` is null or repeated, or a new key is
+            not among the records.
     """
     settings = settings or MatchSettings()
     seconds: dict[str, float] = {}
@@ -67,15 +139,46 @@ def link_records(records: pl.DataFrame, settings: MatchSettings | None = None) -
         clock = now
 
     prepared = prepare_records(records)
+    focus = None
+    if new_keys is not None:
+        focus = _rids(prepared, new_keys)
+        if focus.len() != new_keys.cast(pl.String).drop_nulls().n_unique():
+            raise ValueError("new_keys must name records given in `records`")
+    reviewed = _reviewed(prepared, decisions)
     lap("prepare")
-    pairs, blocking = candidate_pairs(prepared, settings.blocking_rules, settings.max_block_size)
+    pairs, blocking = candidate_pairs(
+        prepared, settings.blocking_rules, settings.max_block_size, focus
+    )
+    extra = reviewed.join(pairs, on=["rid_l", "rid_r"], how="anti")
+    if extra.height:
+        pairs = pl.concat(
+            [pairs, extra.select("rid_l", "rid_r", blocked_by=pl.lit(REVIEWER))]
+        ).sort("rid_l", "rid_r")
     lap("blocking")
     gammas = comparison_vectors(prepared, pairs, settings.comparisons)
     lap("compare")
-    model = fit_model(prepared, gammas, settings)
+    model = fit_model(
+        prepared, gammas.join(extra, on=["rid_l", "rid_r"], how="anti"), settings, focus=focus
+    )
     lap("estimate")
-    decided = decide(prepared, score_pairs(gammas, model), settings)
-    clusters, decided, cluster_report = cluster_records(prepared, decided, settings)
+    decided = decide(prepared, score_pairs(gammas, model), settings, reviewed)
+
+    def weigh(some: pl.DataFrame) -> np.ndarray:
+        scored = score_pairs(comparison_vectors(prepared, some, settings.comparisons), model)
+        return scored["match_weight"].to_numpy()
+
+    touched = None
+    if focus is not None:
+        touched = pl.concat([focus, reviewed["rid_l"], reviewed["rid_r"]]).unique().sort()
+    constraints = Constraints(
+        groups=_prior_groups(prepared, prior_clusters),
+        must=reviewed.filter(pl.col("same")).select("rid_l", "rid_r"),
+        cannot=reviewed.filter(~pl.col("same")).select("rid_l", "rid_r"),
+        touched=touched,
+    )
+    clusters, decided, cluster_report = cluster_records(
+        prepared, decided, settings, constraints, weigh
+    )
     lap("decide_and_cluster")
     keys = prepared["record_key"]
     out = decided.with_columns(
@@ -95,7 +198,9 @@ def link_records(records: pl.DataFrame, settings: MatchSettings | None = None) -
     ).sort("record_key_l", "record_key_r")
     stats = {
         "records": prepared.height,
+        "new_records": prepared.height if focus is None else focus.len(),
         "candidate_pairs": out.height,
+        "reviewer_decisions": reviewed.height,
         "decisions": dict(out["decision"].value_counts().sort("decision").iter_rows()),
         "blocking": [asdict(r) for r in blocking],
         "clusters": asdict(cluster_report),

@@ -48,8 +48,21 @@ def rule_flags(
     )
 
 
-def decide(prepared: pl.DataFrame, scored: pl.DataFrame, settings: MatchSettings) -> pl.DataFrame:
-    """Add ``decision`` and ``decided_by`` from the thresholds and the rules."""
+def decide(
+    prepared: pl.DataFrame,
+    scored: pl.DataFrame,
+    settings: MatchSettings,
+    reviewed: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Add ``decision`` and ``decided_by`` from the thresholds, the rules and the reviewers.
+
+    Args:
+        prepared: Output of ``prepare_records``.
+        scored: Scored pairs (``rid_l``, ``rid_r``, ``match_probability``, ...).
+        settings: The run's settings.
+        reviewed: Reviewers' clerical decisions (``rid_l``, ``rid_r``, ``same``);
+            they override the model and the rules (``decided_by = 'reviewer'``).
+    """
     p = pl.col("match_probability")
     decision = (
         pl.when(p >= settings.link_threshold)
@@ -81,4 +94,21 @@ def decide(prepared: pl.DataFrame, scored: pl.DataFrame, settings: MatchSettings
             .then(pl.lit(f"rule:{rule.name}"))
             .otherwise(pl.col("decided_by")),
         )
-    return frame.drop(f"rule_{rule.name}" for rule in settings.rules)
+    frame = frame.drop(f"rule_{rule.name}" for rule in settings.rules)
+    if reviewed is None or reviewed.height == 0:
+        return frame
+    same = pl.col("same")
+    return (
+        frame.join(reviewed.select("rid_l", "rid_r", "same"), on=["rid_l", "rid_r"], how="left")
+        .with_columns(
+            decision=pl.when(same.is_null())
+            .then(pl.col("decision"))
+            .when(same)
+            .then(pl.lit("link"))
+            .otherwise(pl.lit("non_link")),
+            decided_by=pl.when(same.is_null())
+            .then(pl.col("decided_by"))
+            .otherwise(pl.lit("reviewer")),
+        )
+        .drop("same")
+    )

@@ -81,6 +81,8 @@ class MatchSettings:
         prior: Probability that two random records match; None to estimate it.
         max_block_size: Largest block (records) turned into pairs.
         u_sample_pairs: Random pairs sampled to estimate u.
+        training_records: EM learns on the training-rule pairs of at most this
+            many records (new records first, then a seeded sample).
         em_max_iterations: EM iterations per training session before giving up.
         em_tolerance: EM stops when no parameter moves more than this.
         min_check_pairs: A comparison is checked (m > u on its top level,
@@ -98,6 +100,7 @@ class MatchSettings:
     prior: float | None = None
     max_block_size: int = 1_000
     u_sample_pairs: int = 300_000
+    training_records: int = 200_000
     em_max_iterations: int = 5000
     em_tolerance: float = 1e-6
     min_check_pairs: int = 30
@@ -110,8 +113,10 @@ class MatchSettings:
             raise ValueError("need 0 < review_threshold <= link_threshold < 1")
         if self.prior is not None and not 0.0 < self.prior < 1.0:
             raise ValueError("prior must be in (0, 1)")
-        if self.max_block_size < 2 or self.u_sample_pairs < 1:
-            raise ValueError("max_block_size must be >= 2 and u_sample_pairs >= 1")
+        if self.max_block_size < 2 or self.u_sample_pairs < 1 or self.training_records < 2:
+            raise ValueError(
+                "max_block_size and training_records must be >= 2, u_sample_pairs >= 1"
+            )
         names = [c.name for c in self.comparisons]
         if len(set(names)) != len(names):
             raise ValueError(f"comparison names must be unique: {names}")
