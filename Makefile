@@ -59,3 +59,14 @@ airflow-stop:
 
 clean:
 	rm -rf $(VENV) .uv-bootstrap .airflow warehouse
+
+# Benchmark-only environment with Splink (bench/vs_splink.py); not a project dependency.
+BENCH_VENV := .bench-venv
+
+.PHONY: bench-env
+bench-env: $(BENCH_VENV)/.synced
+
+$(BENCH_VENV)/.synced: bench/requirements-splink.txt | $(UV)
+	$(UV) venv --allow-existing --python $(PYTHON) $(BENCH_VENV)
+	$(UV) pip install --python $(BENCH_VENV)/bin/python -r bench/requirements-splink.txt
+	touch $@
