@@ -3,6 +3,8 @@
     dancu run --inbox DIR --warehouse DIR
     dancu generate --persons N --seed S --out DIR [--batches B] [--profile P]
     dancu evaluate --truth DIR --warehouse DIR
+    dancu review list --warehouse DIR [--limit N]
+    dancu review decide --warehouse DIR KEY_A KEY_B (--same | --different) --reviewer NAME
 
 Exit status 0 when the command completed (quarantined rows included), 1 with
 a one-line message when it could not.
@@ -39,6 +41,23 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="compare a registry with a generator's truth")
     ev.add_argument("--truth", type=Path, required=True, help="the generator's truth folder")
     ev.add_argument("--warehouse", type=Path, required=True)
+
+    review = sub.add_parser("review", help="the clerical-review queue and reviewers' decisions")
+    actions = review.add_subparsers(dest="action", required=True)
+    queue = actions.add_parser("list", help="show the undecided pairs")
+    queue.add_argument("--warehouse", type=Path, required=True)
+    queue.add_argument("--limit", type=int, default=20)
+    decide = actions.add_parser(
+        "decide", help="record a decision on a pair; applied from the next run"
+    )
+    decide.add_argument("--warehouse", type=Path, required=True)
+    decide.add_argument("record_a", help="record_key (province_code:local_id)")
+    decide.add_argument("record_b", help="record_key (province_code:local_id)")
+    verdict = decide.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--same", dest="same", action="store_true", help="one person")
+    verdict.add_argument("--different", dest="same", action="store_false", help="two people")
+    decide.add_argument("--reviewer", required=True)
+    decide.add_argument("--note")
     return parser
 
 
@@ -74,10 +93,37 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(evaluate(args.truth, args.warehouse).to_text())
 
 
+def _review(args: argparse.Namespace) -> None:
+    import polars as pl
+
+    from pipelines.load import connect
+    from pipelines.review import record_decision, undecided_pairs
+    from pipelines.run import REGISTRY_FILE
+
+    registry = args.warehouse / REGISTRY_FILE
+    if not registry.exists():
+        raise FileNotFoundError(f"no registry at '{registry}'")
+    if args.action == "list":
+        with pl.Config(tbl_rows=args.limit, tbl_cols=-1, fmt_str_lengths=40, tbl_width_chars=200):
+            print(undecided_pairs(registry, args.limit))
+        return
+    with connect(registry) as con:
+        left, right = record_decision(
+            con,
+            args.record_a,
+            args.record_b,
+            same=args.same,
+            reviewer=args.reviewer,
+            note=args.note,
+        )
+    verdict = "the same person" if args.same else "different people"
+    print(f"recorded: {left} and {right} are {verdict}; applied from the next run")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dancu`` command."""
     args = _parser().parse_args(argv)
-    commands = {"run": _run, "generate": _generate, "evaluate": _evaluate}
+    commands = {"run": _run, "generate": _generate, "evaluate": _evaluate, "review": _review}
     try:
         commands[args.command](args)
     except Exception as err:  # one clear line for users; --traceback for developers

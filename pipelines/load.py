@@ -122,6 +122,10 @@ class BatchTables:
     fingerprint: str  # digest of the batch's files (see pipelines.run.batch_fingerprint)
 
 
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchall()[0][0])
+
+
 def load_batch(
     con: duckdb.DuckDBPyConnection,
     batch: BatchTables,
@@ -131,13 +135,12 @@ def load_batch(
 ) -> dict[str, int]:
     """Write one batch and the updated register; return the run's counts."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    records = batch.records.join(update.record_person, on="record_key", how="left")
     serials = pl.DataFrame(
         {"prefix": list(update.serials_issued), "issued": list(update.serials_issued.values())},
         schema={"prefix": pl.String, "issued": pl.Int32},
     )
     frames = {
-        "records": records,
+        "records": batch.records,
         "record_person": update.record_person,
         "persons": update.persons,
         "events": update.events,
@@ -150,11 +153,26 @@ def load_batch(
         con.register(name, frame.to_arrow())
     con.execute("BEGIN TRANSACTION")
     try:
+        # A record re-sent unchanged keeps its person; the others get the update's.
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE incoming AS
+            SELECT r.*, coalesce(u.person_id, s.person_id) AS person_id,
+                   CASE WHEN u.record_key IS NULL THEN s.pin ELSE u.pin END AS pin
+            FROM records r
+            LEFT JOIN record_person u USING (record_key)
+            LEFT JOIN source_record s USING (record_key)
+            """
+        )
         con.execute(
             "DELETE FROM source_record WHERE record_key IN (SELECT record_key FROM records)"
         )
         columns = ", ".join(["person_id", "pin", *RECORD_SCHEMA])
-        con.execute(f"INSERT INTO source_record ({columns}) SELECT {columns} FROM records")
+        con.execute(
+            f"INSERT INTO source_record ({columns}) "
+            f"SELECT {columns} FROM incoming ORDER BY record_key"
+        )
+        con.execute("DROP TABLE incoming")
         con.execute(
             """
             UPDATE source_record s SET person_id = r.person_id, pin = r.pin
@@ -163,14 +181,20 @@ def load_batch(
               AND (s.person_id IS DISTINCT FROM r.person_id OR s.pin IS DISTINCT FROM r.pin)
             """
         )
-        con.execute("DELETE FROM person")
-        con.execute("INSERT INTO person BY NAME SELECT * FROM persons")
-        con.execute("DELETE FROM household_member")
+        # Only the persons and records this batch touched are rewritten.
+        con.execute("DELETE FROM person WHERE person_id IN (SELECT person_id FROM persons)")
+        con.execute("INSERT INTO person BY NAME SELECT * FROM persons ORDER BY person_id")
+        con.execute(
+            "DELETE FROM household_member "
+            "WHERE record_key IN (SELECT record_key FROM record_person)"
+        )
         con.execute(
             """
             INSERT INTO household_member
             SELECT province_code, household_id, record_key, person_id, pin, relation_to_head
-            FROM source_record WHERE household_id IS NOT NULL
+            FROM source_record
+            WHERE household_id IS NOT NULL
+              AND record_key IN (SELECT record_key FROM record_person)
             ORDER BY province_code, household_id, record_key
             """
         )
@@ -197,11 +221,11 @@ def load_batch(
             "rows_loaded": int(batch.files["rows_loaded"].sum()),
             "rows_quarantined": batch.quarantine.height,
             "rows_skipped": int(batch.files["rows_skipped"].sum()),
-            "persons_total": int(update.persons.filter(pl.col("status") != "retired").height),
+            "persons_total": _count(con, "SELECT count(*) FROM person WHERE status <> 'retired'"),
             "persons_new": update.persons_new,
             "persons_merged": update.persons_merged,
             "pins_issued": update.pins_issued,
-            "persons_pending": int(update.persons.filter(pl.col("status") == "pending").height),
+            "persons_pending": _count(con, "SELECT count(*) FROM person WHERE status = 'pending'"),
         }
         con.execute(
             f"""

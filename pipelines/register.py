@@ -63,6 +63,48 @@ class PreviousRegister:
             ),
         )
 
+    def restricted_to(self, records: pl.DataFrame) -> PreviousRegister:
+        """The part of the register that owns ``records`` (a frame with ``record_key``)."""
+        record_person = self.record_person.join(records, on="record_key", how="semi")
+        persons = self.persons.join(record_person.select("person_id"), on="person_id", how="semi")
+        return PreviousRegister(record_person, persons, self.serials_issued)
+
+
+def affected_records(
+    clusters: pl.DataFrame, record_person: pl.DataFrame, new_keys: pl.Series
+) -> pl.DataFrame:
+    """``record_key`` of every record whose person this run may change.
+
+    A cluster is affected when it holds a new (or re-sent) record, records of
+    more than one registered person (a merge), or only part of a registered
+    person's records (a split). Every record of an affected cluster is
+    returned, and with it every record of the persons concerned, so the
+    register can re-decide those persons whole and leave all others alone.
+    """
+    owned = clusters.join(record_person, on="record_key", how="left").with_columns(
+        (pl.col("person_id").is_null() | pl.col("record_key").is_in(new_keys.implode())).alias(
+            "_new"
+        )
+    )
+    spread = (
+        owned.drop_nulls("person_id")
+        .group_by("person_id")
+        .agg(pl.col("cluster_id").n_unique().alias("_clusters"))
+    )
+    flagged = (
+        owned.join(spread, on="person_id", how="left")
+        .group_by("cluster_id")
+        .agg(
+            (
+                pl.col("_new").any()
+                | (pl.col("person_id").drop_nulls().n_unique() > 1)
+                | (pl.col("_clusters").fill_null(1) > 1).any()
+            ).alias("_affected")
+        )
+        .filter("_affected")
+    )
+    return owned.join(flagged, on="cluster_id", how="semi").select("record_key").sort("record_key")
+
 
 @dataclass(frozen=True)
 class RegisterUpdate:

@@ -20,10 +20,11 @@ from typing import Any
 
 import polars as pl
 
-from matching import MatchSettings, link_records
+from matching import LinkResult, MatchSettings, link_records
 from pipelines.ingest import UnknownProvinceError, check_province_folder, ingest_province
 from pipelines.load import BatchTables, connect, load_batch, read_previous, registered_records
-from pipelines.register import update_register
+from pipelines.register import affected_records, update_register
+from pipelines.review import read_decisions
 from pipelines.schema import FILE_COUNT_SCHEMA, QUARANTINE_SCHEMA, RECORD_SCHEMA
 from pipelines.storage import (
     REGISTRY_FILE,
@@ -38,8 +39,10 @@ from pipelines.storage import (
 DEMO_PIN_KEY = b"dancu-demo-register-key"
 
 #: Decisions kept in ``match_link`` (plain non-links by the model are not stored).
-_STORED = pl.col("decision").is_in(["link", "review"]) | pl.col("decided_by").str.starts_with(
-    "rule"
+_STORED = (
+    pl.col("decision").is_in(["link", "review"])
+    | pl.col("decided_by").str.starts_with("rule")
+    | (pl.col("decided_by") == "reviewer")
 )
 
 
@@ -139,12 +142,39 @@ def staged_records(warehouse: Path, batch_id: str) -> pl.DataFrame:
     return read_staged(warehouse / "staging", batch_id, "records", RECORD_SCHEMA)
 
 
-def _in_scope(registered: pl.DataFrame, new: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Return (records to match, new records that replace registered ones).
+#: Columns of a batch's ``match_link`` rows (``pairs.parquet``).
+_LINK_SCHEMA: dict[str, pl.DataType] = {
+    **{c: pl.String() for c in ("record_key_l", "record_key_r")},
+    **{c: pl.String() for c in ("province_code_l", "local_id_l", "province_code_r", "local_id_r")},
+    "match_weight": pl.Float64(),
+    "match_probability": pl.Float64(),
+    **{c: pl.String() for c in ("decision", "decided_by", "explanation", "batch_id")},
+}
 
-    A record re-sent by a later batch replaces the registered one; a record of
-    an older batch loaded again does not overwrite what a newer batch sent.
+#: Lineage columns: a record re-sent with only these different carries no new evidence.
+_LINEAGE = ("batch_id", "source_file", "source_sheet", "source_row", "source_encoding")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The records a batch run works on.
+
+    Attributes:
+        records: Registered records with the batch's fresh ones in their place.
+        fresh: The batch's records to load: new ones, and re-sent ones unless
+            a newer batch already sent them (an older batch loaded again does
+            not overwrite what a newer batch sent).
+        changed: The fresh records to match: new, or re-sent with a change
+            other than lineage. A record re-sent unchanged keeps its person.
     """
+
+    records: pl.DataFrame
+    fresh: pl.DataFrame
+    changed: pl.DataFrame
+
+
+def _in_scope(registered: pl.DataFrame, new: pl.DataFrame) -> Scope:
+    """Split a batch's records against the registered ones (see ``Scope``)."""
     newer = registered.select("record_key", pl.col("batch_id").alias("registered_batch"))
     fresh = (
         new.join(newer, on="record_key", how="left")
@@ -154,30 +184,78 @@ def _in_scope(registered: pl.DataFrame, new: pl.DataFrame) -> tuple[pl.DataFrame
         )
         .drop("registered_batch")
     )
-    kept = registered.filter(~pl.col("record_key").is_in(fresh["record_key"].to_list()))
-    return pl.concat([kept, fresh]).sort("record_key"), fresh
+    content = [c for c in RECORD_SCHEMA if c not in _LINEAGE]
+    unchanged = fresh.select(content).join(
+        registered.select(content), on=content, how="semi", nulls_equal=True
+    )
+    changed = fresh.join(unchanged.select("record_key"), on="record_key", how="anti")
+    kept = registered.join(fresh.select("record_key"), on="record_key", how="anti")
+    return Scope(pl.concat([kept, fresh]).sort("record_key"), fresh, changed)
 
 
 def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> dict[str, Any]:
-    """Link the batch's records with each other and with everyone registered."""
+    """Link the batch's records with each other and with everyone registered.
+
+    Incremental: only pairs with at least one record of this batch are
+    compared; registered persons are held together as they are (unless a
+    cannot-link rule or a reviewer's decision now separates them), and every
+    reviewer's decision is applied.
+    """
     new = staged_records(warehouse, batch_id)
     registry = warehouse / REGISTRY_FILE
-    if registry.exists():
-        with connect(registry) as con:
-            scope, _ = _in_scope(registered_records(con), new)
-    else:
-        scope = new
-    result = link_records(scope, settings.match)
     out = staging_dir(warehouse, batch_id) / "match"
+    if not registry.exists():
+        result = link_records(new, settings.match)
+        return _write_match(out, result, batch_id, new, new)
+    with connect(registry) as con:
+        scope = _in_scope(registered_records(con), new)
+        prior = con.sql("SELECT record_key, person_id AS cluster_id FROM source_record").pl()
+        decisions = read_decisions(con)
+        model_before = con.execute(
+            "SELECT parameters FROM match_model WHERE batch_id = ?", [batch_id]
+        ).fetchall()
+    # A changed record is judged afresh, not held to the person it had.
+    prior = prior.join(scope.changed.select("record_key"), on="record_key", how="anti")
+    if scope.changed.is_empty():
+        # Nothing new to learn from: everyone stays as registered.
+        model = model_before[0][0] if model_before else '{"fitted": false}'
+        return _write_unmatched(out, prior, model, scope)
+    result = link_records(
+        scope.records,
+        settings.match,
+        new_keys=scope.changed["record_key"],
+        prior_clusters=prior,
+        decisions=decisions,
+    )
+    return _write_match(out, result, batch_id, scope.records, scope.changed)
+
+
+def _write_match(
+    out: Path, result: LinkResult, batch_id: str, records: pl.DataFrame, changed: pl.DataFrame
+) -> dict[str, Any]:
     write_parquet_atomic(_links_for_registry(result.pairs, batch_id), out / "pairs.parquet")
     write_parquet_atomic(result.clusters.sort("record_key"), out / "clusters.parquet")
     (out / "model.json").write_text(json.dumps(result.model.to_dict(), sort_keys=True, indent=1))
-    decisions = result.pairs.group_by("decision").len().sort("decision")
+    decisions_made = result.pairs.group_by("decision").len().sort("decision")
     return {
-        "records": scope.height,
+        "records": records.height,
+        "records_matched": changed.height,
         "pairs": result.pairs.height,
-        **{f"pairs_{d}": n for d, n in decisions.iter_rows()},
+        **{f"pairs_{d}": n for d, n in decisions_made.iter_rows()},
         "clusters": int(result.clusters["cluster_id"].n_unique()),
+    }
+
+
+def _write_unmatched(out: Path, prior: pl.DataFrame, model: str, scope: Scope) -> dict[str, Any]:
+    """The match output of a batch that brings no new or changed record."""
+    write_parquet_atomic(pl.DataFrame(schema=_LINK_SCHEMA), out / "pairs.parquet")
+    write_parquet_atomic(prior.sort("record_key"), out / "clusters.parquet")
+    (out / "model.json").write_text(model)
+    return {
+        "records": scope.records.height,
+        "records_matched": 0,
+        "pairs": 0,
+        "clusters": int(prior["cluster_id"].n_unique()),
     }
 
 
@@ -217,12 +295,20 @@ def register_and_load(
     match_dir = staging_dir(warehouse, batch_id) / "match"
     clusters = pl.read_parquet(match_dir / "clusters.parquet")
     with connect(warehouse / REGISTRY_FILE) as con:
-        scope, fresh = _in_scope(registered_records(con), new)
+        scope = _in_scope(registered_records(con), new)
         previous = read_previous(con)
-        update = update_register(scope, clusters, previous, batch_id, settings.pin_key)
+        # Only persons the batch touched are re-decided; everyone else stays as is.
+        touched = affected_records(clusters, previous.record_person, scope.changed["record_key"])
+        update = update_register(
+            scope.records.join(touched, on="record_key", how="semi"),
+            clusters.join(touched, on="record_key", how="semi"),
+            previous.restricted_to(touched),
+            batch_id,
+            settings.pin_key,
+        )
         tables = BatchTables(
             batch_id=batch_id,
-            records=fresh,
+            records=scope.fresh,
             quarantine=read_staged(staging, batch_id, "quarantine", QUARANTINE_SCHEMA),
             files=read_staged(staging, batch_id, "files", FILE_COUNT_SCHEMA),
             pairs=pl.read_parquet(match_dir / "pairs.parquet"),
