@@ -253,10 +253,30 @@ ORDER BY person_id
 
 _SOURCE_RECORD_QUERY = """
 SELECT s.record_key, s.province_code, s.local_id, s.person_id,
-       p.person_id IS NOT NULL AS person_exists
+       p.person_id IS NOT NULL AS person_exists,
+       CASE WHEN p.person_id IS NOT NULL THEN p.status IN ('active', 'pending') END
+           AS person_current,
+       CASE WHEN p.person_id IS NOT NULL THEN s.pin IS NOT DISTINCT FROM p.pin END
+           AS pin_agrees
 FROM source_record AS s
 LEFT JOIN person AS p ON p.person_id = s.person_id
 ORDER BY s.record_key
+"""
+
+# Never reused: each PIN is issued once, and each prefix's serial counter has
+# drawn at least as many serials as PINs were issued under it.
+_ISSUED_QUERY = """
+SELECT event_id, pin FROM pin_event WHERE event = 'issued' ORDER BY event_id
+"""
+_SERIAL_QUERY = """
+WITH issued AS (
+    SELECT substr(pin, 1, 6) AS prefix, count(*) AS pins_issued
+    FROM pin_event WHERE event = 'issued' GROUP BY 1
+)
+SELECT i.prefix, coalesce(s.issued, 0) AS serials_drawn, i.pins_issued,
+       coalesce(s.issued, 0) >= i.pins_issued AS counter_covers_issued
+FROM issued i LEFT JOIN pin_serial s USING (prefix)
+ORDER BY i.prefix
 """
 
 _COUNTS_QUERY = """
@@ -299,7 +319,21 @@ _REGISTRY = (
                 {"column_list": ["province_code", "local_id"]},
             ),
             _all_true("person_exists", "person_exists"),
+            _all_true("person_current", "person_current"),
+            _all_true("pin_agrees", "pin_agrees"),
         ),
+    ),
+    _Table(
+        name="pin_event",
+        key_columns=("event_id",),
+        query=_ISSUED_QUERY,
+        checks=(_Check("issued_once", "ExpectColumnValuesToBeUnique", {"column": "pin"}),),
+    ),
+    _Table(
+        name="pin_serial",
+        key_columns=("prefix",),
+        query=_SERIAL_QUERY,
+        checks=(_all_true("counter_covers_issued", "counter_covers_issued"),),
     ),
     _Table(
         name="ingest_file",

@@ -63,13 +63,24 @@ INSERT INTO run VALUES
      7, 5, 1, 1, 4, 4, 0, 3, 1, '{}', 'fp')
 """
 
+_PINS = """
+INSERT INTO pin_event VALUES
+    (1, 'issued', '001085000001', NULL, 'p1', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
+    (2, 'issued', '001085000002', NULL, 'p4', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
+    (3, 'issued', '079303000001', NULL, 'p2', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
+    (4, 'issued', '048199000001', NULL, 'p5', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
+    (5, 'merged', '001085000002', '001085000001', 'p4', 'b1', TIMESTAMP '2024-01-01 08:05:00',
+     'merged');
+INSERT INTO pin_serial VALUES ('001085', 2), ('079303', 1), ('048199', 1)
+"""
+
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A small, consistent registry in a temporary DuckDB file."""
     con = duckdb.connect(str(tmp_path / "registry.duckdb"))
     con.execute(REGISTRY_SQL.read_text(encoding="utf-8"))
-    for statement in (_PERSONS, _RECORDS, _COUNTS):
+    for statement in (_PERSONS, _RECORDS, _COUNTS, _PINS):
         con.execute(statement)
     yield con
     con.close()
@@ -94,6 +105,10 @@ def test_validate_registry_passes_on_a_consistent_registry(
         "person.pin_province",
         "source_record.province_local_id_unique",
         "source_record.person_exists",
+        "source_record.person_current",
+        "source_record.pin_agrees",
+        "pin_event.issued_once",
+        "pin_serial.counter_covers_issued",
         "ingest_file.counts_add_up",
         "run.counts_add_up",
     } <= names
@@ -107,7 +122,11 @@ def test_validate_registry_passes_on_a_consistent_registry(
 
 # Each mutation breaks exactly one must-hold expectation.
 _MUTATIONS = [
-    ("UPDATE person SET pin = '00108500000X' WHERE person_id = 'p1'", "person.pin_format"),
+    (
+        "UPDATE person SET pin = '00108500000X' WHERE person_id = 'p1';"
+        "UPDATE source_record SET pin = '00108500000X' WHERE person_id = 'p1'",
+        "person.pin_format",
+    ),
     (
         # The DDL's UNIQUE constraint stops this; a copy without it shows the check works.
         "CREATE OR REPLACE TABLE person AS SELECT * FROM person;"
@@ -123,6 +142,22 @@ _MUTATIONS = [
     (
         "UPDATE source_record SET person_id = 'p9' WHERE record_key = '001:2'",
         "source_record.person_exists",
+    ),
+    (
+        "UPDATE source_record SET person_id = 'p4', pin = '001085000002' "
+        "WHERE record_key = '001:2'",
+        "source_record.person_current",
+    ),
+    ("UPDATE source_record SET pin = NULL WHERE record_key = '001:2'", "source_record.pin_agrees"),
+    (
+        "INSERT INTO pin_event VALUES (6, 'issued', '079303000001', NULL, 'p6', 'b2', "
+        "TIMESTAMP '2024-02-01 08:00:00', 'new PIN');"
+        "UPDATE pin_serial SET issued = 2 WHERE prefix = '079303'",
+        "pin_event.issued_once",
+    ),
+    (
+        "UPDATE pin_serial SET issued = 1 WHERE prefix = '001085'",
+        "pin_serial.counter_covers_issued",
     ),
     (
         "UPDATE ingest_file SET rows_skipped = 0 WHERE source_file = 'hn.csv'",
