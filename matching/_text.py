@@ -1,16 +1,18 @@
-"""Folding and phonetic keys for Vietnamese names, as polars expressions.
+"""Name keys for matching, as polars expressions: folded, phonetic and surname-variant.
 
-Matching keeps its own small text helpers so it does not depend on the
-ingest-side normaliser: ``fold_expr`` strips tone marks and diacritics
-(``Đ`` becomes ``d``) and lowercases; ``phonetic_expr`` merges the spellings
-that sound alike across northern and southern pronunciation; and
-``family_variant_expr`` merges the two historical surname pairs
-Hoàng/Huỳnh and Vũ/Võ (see the domain notes, section 4).
+Folding is ``pipelines.vntext.fold_expr`` (the one fold of the code base:
+no diacritics, ``đ`` to ``d``, lower case), followed by what matching needs
+on top: punctuation to spaces, and empty text to null (``name_fold_expr``).
+``phonetic_expr`` merges the spellings that sound alike across northern and
+southern pronunciation; ``family_variant_expr`` merges the two historical
+surname pairs Hoàng/Huỳnh and Vũ/Võ (see the domain notes, section 4).
 """
 
 from __future__ import annotations
 
 import polars as pl
+
+from pipelines.vntext import fold_expr
 
 #: Whole-word surname variants: the same Sino-Vietnamese surname (黃, 武).
 _FAMILY_VARIANTS: tuple[tuple[str, str], ...] = (
@@ -35,24 +37,17 @@ _PHONETIC_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
-def fold_expr(expr: pl.Expr) -> pl.Expr:
-    """Fold a name to lowercase ASCII with single spaces.
+def name_fold_expr(expr: pl.Expr) -> pl.Expr:
+    """Fold a name to lowercase ASCII words separated by single spaces.
 
     Args:
         expr: A string expression (NFC or NFD, any case).
 
     Returns:
-        The expression without diacritics, lowercased, whitespace collapsed;
+        ``fold_expr`` with every run of other characters made one space;
         empty strings become null.
     """
-    folded = (
-        expr.str.normalize("NFD")
-        .str.replace_all(r"\p{M}", "")
-        .str.replace_all("[đĐ]", "d")
-        .str.to_lowercase()
-        .str.replace_all(r"[^a-z0-9]+", " ")
-        .str.strip_chars()
-    )
+    folded = fold_expr(expr).str.replace_all(r"[^a-z0-9]+", " ").str.strip_chars()
     return pl.when(folded.str.len_chars() > 0).then(folded).otherwise(None)
 
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from matching.scoring import rule_flags
+from matching.rules import cannot_link_pairs
 from matching.settings import MatchSettings
 
 SPLIT_RULE = "rule:cluster_split"
@@ -117,12 +117,10 @@ def _violations(
         members = members.filter(pl.col("component").is_in(pl.Series(touched).implode()))
     empty = pl.DataFrame(schema={**_EDGES, "component": pl.Int64})
     found = [empty]
-    rules = [r for r in settings.rules if r.effect == "cannot_link"]
-    if rules and members.height:
+    if members.height:
         inside = _inside(members)
-        flags = rule_flags(prepared, inside, replace(settings, rules=tuple(rules)))
-        hit = pl.any_horizontal(flags.columns)
-        ruled = pl.concat([inside, flags], how="horizontal").filter(hit).select(empty.columns)
+        hit = cannot_link_pairs(prepared, inside, settings.rules)
+        ruled = inside.filter(hit).select(empty.columns)
         # A reviewer's "same person" outranks the rules.
         found.append(ruled.join(constraints.must, on=["rid_l", "rid_r"], how="anti"))
     cannot = constraints.cannot.with_columns(

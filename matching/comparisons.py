@@ -66,6 +66,9 @@ class Comparison:
         null: Condition under which the pair carries no information.
         levels: Levels, strongest first; ``else`` is implicit.
         similarities: Scores to compute before evaluating the levels.
+        tf_column: Prepared column whose value frequency adjusts the weight
+            of the ``tf_levels`` (term-frequency adjustment), or None.
+        tf_levels: Labels of the levels at which both sides share that value.
     """
 
     name: str
@@ -74,11 +77,18 @@ class Comparison:
     null: pl.Expr
     levels: tuple[Level, ...]
     similarities: tuple[Similarity, ...] = ()
+    tf_column: str | None = None
+    tf_levels: tuple[str, ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:
         """Level labels indexed by level value (0 = ``else``)."""
         return ("else", *(level.label for level in reversed(self.levels)))
+
+    @property
+    def tf_level_values(self) -> tuple[int, ...]:
+        """Level values whose weight is term-frequency adjusted."""
+        return tuple(self.labels.index(label) for label in self.tf_levels)
 
     def gamma_expr(self) -> pl.Expr:
         """Return the expression giving this comparison's level (Int8)."""
@@ -119,26 +129,41 @@ def _words_within(column: str) -> pl.Expr:
 
 
 def given_name_comparison() -> Comparison:
-    """Given name: exact, folded exact, Jaro-Winkler ≥ 0.92 on folded, phonetic, else."""
+    """Given name: exact, folded, tones differ, phonetic, one edit, Jaro-Winkler ≥ 0.92, else.
+
+    ``exact`` compares the lower-case name with its tone marks; ``folded``
+    agrees without them where a side has none; ``tones_differ`` agrees folded
+    though both sides are marked differently (Hùng and Hưng: two names). A
+    typo leaves the name one edit away however short it is, so ``else``
+    means another name: among records of one person that is rare.
+    """
     jw = Similarity("given_name__fold", "jaro_winkler")
+    osa = Similarity("given_name__fold", "osa")
+    marked_l = _l("given_name__tone") != _l("given_name__fold")
+    marked_r = _r("given_name__tone") != _r("given_name__fold")
     return Comparison(
         name="given_name",
         fields=("given_name",),
-        columns=("given_name", "given_name__fold", "given_name__phon"),
+        columns=("given_name__tone", "given_name__fold", "given_name__phon"),
         null=_either_null("given_name__fold"),
         levels=(
-            Level("exact", _eq("given_name")),
-            Level("folded", _eq("given_name__fold")),
-            Level("jaro_winkler_0.92", _at_least(jw, 0.92)),
+            Level("exact", _eq("given_name__tone")),
+            Level("folded", _eq("given_name__fold") & ~(marked_l & marked_r)),
+            Level("tones_differ", _eq("given_name__fold")),
             Level("phonetic", _eq("given_name__phon")),
+            Level("one_edit", pl.col(osa.name) <= 1),
+            Level("jaro_winkler_0.92", _at_least(jw, 0.92)),
         ),
-        similarities=(jw,),
+        similarities=(jw, osa),
+        tf_column="given_name__fold",
+        tf_levels=("exact", "folded"),
     )
 
 
 def family_name_comparison() -> Comparison:
-    """Family name: exact or folded, Hoàng~Huỳnh / Vũ~Võ, Jaro-Winkler ≥ 0.92, else."""
+    """Family name: folded, Hoàng~Huỳnh / Vũ~Võ, one edit or Jaro-Winkler ≥ 0.92, else."""
     jw = Similarity("family_name__fold", "jaro_winkler")
+    osa = Similarity("family_name__fold", "osa")
     return Comparison(
         name="family_name",
         fields=("family_name",),
@@ -147,9 +172,11 @@ def family_name_comparison() -> Comparison:
         levels=(
             Level("folded", _eq("family_name__fold")),
             Level("variant", _eq("family_name__variant")),
-            Level("jaro_winkler_0.92", _at_least(jw, 0.92)),
+            Level("typo", (pl.col(osa.name) <= 1) | _at_least(jw, 0.92)),
         ),
-        similarities=(jw,),
+        similarities=(jw, osa),
+        tf_column="family_name__variant",
+        tf_levels=("folded", "variant"),
     )
 
 
@@ -170,34 +197,36 @@ def middle_name_comparison() -> Comparison:
             Level("jaro_winkler_0.88", _at_least(jw, 0.88)),
         ),
         similarities=(jw,),
+        tf_column="middle_name__fold",
+        tf_levels=("folded",),
     )
 
 
 def date_of_birth_comparison() -> Comparison:
     """Date of birth, from the year, month and day with their precision.
 
-    Levels: same full date (not a 01/01 placeholder); day and month swapped;
-    same year where one side is year- or month-only or a placeholder; same
-    year and month; years at most one apart; else. Null when a year is missing.
+    A *real* date is known to the day and is not a 01/01 placeholder. Levels:
+    the same real date; day and month swapped; the same year where one side
+    is a 01/01 placeholder; the same year where one side is known only to the
+    year or month (months not contradicting); years one apart where a side is
+    not a real date; else (two real dates that differ, or years further
+    apart). Null when a year is missing.
     """
-    both_real_full = (
-        _l("date_of_birth__full").is_not_null() & _r("date_of_birth__full").is_not_null()
-    )
+    real_l = _l("date_of_birth__full").is_not_null()
+    real_r = _r("date_of_birth__full").is_not_null()
+    not_both_real = ~(real_l & real_r)
     same_year = _eq("birth_year")
-    partial = (
-        (_l("dob_precision") != "day")
-        | (_r("dob_precision") != "day")
-        | _l("dob_placeholder")
-        | _r("dob_placeholder")
-    )
+    placeholder = _l("dob_placeholder") | _r("dob_placeholder")
     months_compatible = (
         _either_null("birth_month")
-        | _l("dob_placeholder")
-        | _r("dob_placeholder")
+        | placeholder
+        | (_l("dob_precision") == "year")
+        | (_r("dob_precision") == "year")
         | _eq("birth_month")
     )
     swapped = (
-        both_real_full
+        real_l
+        & real_r
         & same_year
         & (_l("birth_day") == _r("birth_month"))
         & (_l("birth_month") == _r("birth_day"))
@@ -217,10 +246,57 @@ def date_of_birth_comparison() -> Comparison:
         levels=(
             Level("exact", _eq("date_of_birth__full")),
             Level("day_month_swapped", swapped),
-            Level("same_year_partial", same_year & partial & months_compatible),
-            Level("same_year_month", same_year & _eq("birth_month")),
-            Level("year_within_1", (_l("birth_year") - _r("birth_year")).abs() <= 1),
+            Level("same_year_placeholder", same_year & placeholder),
+            Level("same_year_partial", same_year & not_both_real & months_compatible),
+            Level(
+                "year_within_1",
+                not_both_real & ((_l("birth_year") - _r("birth_year")).abs() <= 1),
+            ),
         ),
+    )
+
+
+def kin_comparison() -> Comparison:
+    """The person's household and parents, as one comparison.
+
+    Household, address and parents' names all say "the same family": kept as
+    separate comparisons their weights would add up for siblings, who share
+    all of them. Levels: the same household (one province) with a parent's
+    name agreeing; the same household; both parents' names; one parent's
+    name (folded, or Jaro-Winkler ≥ 0.92); the same address; a parent's name
+    known on both sides and different (Jaro-Winkler < 0.8); else.
+    """
+    father = Similarity("father_name__fold", "jaro_winkler")
+    mother = Similarity("mother_name__fold", "jaro_winkler")
+    one_parent = (
+        _eq("father_name__fold")
+        | _eq("mother_name__fold")
+        | _at_least(father, 0.92).fill_null(False)
+        | _at_least(mother, 0.92).fill_null(False)
+    )
+    parent_differs = (~_either_null("father_name__fold") & (pl.col(father.name) < 0.8)) | (
+        ~_either_null("mother_name__fold") & (pl.col(mother.name) < 0.8)
+    )
+    return Comparison(
+        name="kin",
+        fields=("household_id", "address", "father_name", "mother_name"),
+        columns=("household_id__key", "address__fold", "father_name__fold", "mother_name__fold"),
+        null=_either_null("household_id__key")
+        & _either_null("address__fold")
+        & _either_null("father_name__fold")
+        & _either_null("mother_name__fold"),
+        levels=(
+            Level(
+                "same_household_parent",
+                _eq("household_id__key") & (_eq("father_name__fold") | _eq("mother_name__fold")),
+            ),
+            Level("same_household", _eq("household_id__key")),
+            Level("both_parents", _eq("father_name__fold") & _eq("mother_name__fold")),
+            Level("one_parent", one_parent),
+            Level("same_address", _eq("address__fold")),
+            Level("parent_differs", parent_differs.fill_null(False)),
+        ),
+        similarities=(father, mother),
     )
 
 
@@ -273,6 +349,24 @@ def fuzzy_text_comparison(name: str, field: str, thresholds: Sequence[float]) ->
     )
 
 
+def category_comparison(name: str, field: str) -> Comparison:
+    """Agree / disagree on a folded category (ethnicity, religion, occupation).
+
+    Term-frequency adjusted: agreeing on a minority ethnicity or a rare
+    occupation weighs more than agreeing on the most common value.
+    """
+    column = f"{field}__fold"
+    return Comparison(
+        name=name,
+        fields=(field,),
+        columns=(column,),
+        null=_either_null(column),
+        levels=(Level("folded", _eq(column)),),
+        tf_column=column,
+        tf_levels=("folded",),
+    )
+
+
 def default_comparisons() -> tuple[Comparison, ...]:
     """Return the comparisons for Vietnamese person records."""
     return (
@@ -283,9 +377,10 @@ def default_comparisons() -> tuple[Comparison, ...]:
         exact_comparison("sex", "sex"),
         exact_comparison("birth_province", "birth_province_code"),
         id_number_comparison(),
-        fuzzy_text_comparison("father_name", "father_name", (0.92, 0.80)),
-        fuzzy_text_comparison("mother_name", "mother_name", (0.92, 0.80)),
-        fuzzy_text_comparison("address", "address", ()),
+        kin_comparison(),
+        category_comparison("ethnicity", "ethnicity"),
+        category_comparison("religion", "religion"),
+        category_comparison("occupation", "occupation"),
     )
 
 
@@ -335,13 +430,43 @@ def similarity(frame: pl.DataFrame, sim: Similarity) -> np.ndarray:
     return joined["score"].to_numpy()
 
 
+def term_frequencies(prepared: pl.DataFrame, column: str) -> pl.Series:
+    """Share of the records (with a value) holding each record's value of ``column``.
+
+    Null where the record has no value. Splink's term-frequency adjustment
+    uses this share as the chance that a random record agrees on that value.
+    """
+    values = prepared[column]
+    counts = values.value_counts(name="n").drop_nulls(column)
+    share = counts["n"].cast(pl.Float64) / max(int(counts["n"].sum()), 1)
+    lookup = counts.select(column, tf=share)
+    return (
+        pl.DataFrame({column: values})
+        .join(lookup, on=column, how="left", maintain_order="left")["tf"]
+        .alias(f"tf__{column}")
+    )
+
+
 def comparison_vectors(
-    prepared: pl.DataFrame, pairs: pl.DataFrame, comparisons: Sequence[Comparison]
+    prepared: pl.DataFrame,
+    pairs: pl.DataFrame,
+    comparisons: Sequence[Comparison],
+    frequencies: dict[str, pl.Series] | None = None,
 ) -> pl.DataFrame:
-    """Return ``pairs`` with one ``gamma_<name>`` column (Int8) per comparison."""
+    """Return ``pairs`` with one ``gamma_<name>`` column (Int8) per comparison.
+
+    With ``frequencies`` (``term_frequencies`` per column, indexed by ``rid``),
+    also ``tf_<name>`` (Float64): the left record's value share, for each
+    comparison that has a ``tf_column`` among them.
+    """
     columns = [c for comp in comparisons for c in comp.columns]
     frame = pair_frame(prepared, pairs.select("rid_l", "rid_r"), columns)
     sims = {s.name: s for comp in comparisons for s in comp.similarities}
     frame = frame.with_columns(pl.Series(name, similarity(frame, s)) for name, s in sims.items())
     gammas = frame.select(comp.gamma_expr() for comp in comparisons)
-    return pairs.with_columns(gammas)
+    tfs = [
+        frequencies[comp.tf_column].gather(pairs["rid_l"]).alias(f"tf_{comp.name}")
+        for comp in comparisons
+        if frequencies and comp.tf_column in frequencies
+    ]
+    return pairs.with_columns(*gammas.get_columns(), *tfs)

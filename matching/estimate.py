@@ -14,7 +14,8 @@ Following Splink's recommended route:
 
 The model checks itself: ``ModelError`` when EM did not converge or when a
 comparison with enough data has m ≤ u on its strongest level (or m ≥ u on
-``else``). Term-frequency adjustments are not implemented yet.
+``else``). Term-frequency adjustments (``ComparisonModel.pair_weights``) apply
+when scoring, not in training, as in Splink.
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ from matching.blocking import candidate_pairs
 from matching.comparisons import Comparison, comparison_vectors
 from matching.fellegi_sunter import match_weight, prior_weight
 from matching.prepare import source_field
+from matching.rules import cannot_link_pairs
 from matching.settings import MatchSettings
 
-#: Strength (pairs per level) of a Dirichlet prior on m centred on u in the
-#: M step: a level no training match reached gets a bounded negative weight
-#: instead of minus infinity, and a level rare on both sides no large weight.
-_M_PRIOR_PER_LEVEL = 1.0
+#: Strength (pairs) of a Dirichlet prior on m centred on u in the M step: a
+#: level no training match reached gets a bounded negative weight instead of
+#: minus infinity, and a level rare on both sides no large weight.
+_M_PRIOR_PAIRS = 1.0
 
 
 class ModelError(RuntimeError):
@@ -52,10 +54,31 @@ class ComparisonModel:
     m: tuple[float, ...]
     u: tuple[float, ...]
     estimated_in: tuple[str, ...]
+    tf_levels: tuple[int, ...] = ()
+    tf_minimum: float = 1e-4
 
     def weights(self) -> npt.NDArray[np.float64]:
         """Return ``log2(m/u)`` per level value."""
         return np.asarray(match_weight(np.asarray(self.m), np.asarray(self.u)), dtype=np.float64)
+
+    def pair_weights(
+        self, levels: npt.NDArray[np.int64], tf: npt.NDArray[np.float64] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Return each pair's weight: ``log2(m/u)`` of its level, 0 for null.
+
+        With ``tf`` (the share of records holding the pair's shared value), the
+        ``tf_levels`` use that share instead of u: ``log2(m / tf)`` (Splink's
+        term-frequency adjustment), so agreeing on a rare name weighs more than
+        agreeing on Nguyễn. Shares below ``tf_minimum`` count as ``tf_minimum``.
+        """
+        weights = self.weights()
+        out = np.where(levels >= 0, weights[np.clip(levels, 0, None)], 0.0)
+        if tf is None or not self.tf_levels:
+            return out
+        adjusted = np.isin(levels, self.tf_levels) & ~np.isnan(tf)
+        m = np.asarray(self.m)[np.clip(levels, 0, None)]
+        share = np.maximum(np.nan_to_num(tf, nan=1.0), self.tf_minimum)
+        return np.where(adjusted, np.log2(m / share), out)
 
 
 @dataclass(frozen=True)
@@ -179,7 +202,7 @@ def expectation_maximisation(
             if not on or weighted[seen].sum() <= 0:
                 continue
             tally = np.bincount(level[seen], weights=weighted[seen], minlength=len(m[c]))
-            prior = _M_PRIOR_PER_LEVEL * len(tally) * u[c]
+            prior = _M_PRIOR_PAIRS * u[c]
             new_m[c] = (tally + prior) / (tally.sum() + prior.sum())
             change = max(change, float(np.abs(new_m[c] - m[c]).max()))
         m, share = new_m, new_share
@@ -311,6 +334,9 @@ def fit_model(
     sessions = []
     for rule in settings.training_rules:
         pairs, _ = candidate_pairs(prepared, [rule], settings.max_block_size, trained_on)
+        # Known non-matches (twins, other household members) would teach EM
+        # that a match may have another given name or birth date.
+        pairs = pairs.filter(~cannot_link_pairs(prepared, pairs, settings.rules))
         fixed = {source_field(k) for k in (*rule.keys, *rule.split_keys)}
         active = [not fixed.intersection(c.fields) for c in comps]
         if pairs.height == 0 or not any(active):
@@ -358,6 +384,8 @@ def fit_model(
                 tuple(float(x) for x in m_c),
                 tuple(float(x) for x in u_c),
                 tuple(src),
+                comp.tf_level_values if comp.tf_column else (),
+                settings.tf_minimum,
             )
             for comp, m_c, u_c, src in zip(comps, m_final, u, sources, strict=True)
         ),

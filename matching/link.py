@@ -17,7 +17,7 @@ import polars as pl
 
 from matching.blocking import candidate_pairs
 from matching.clustering import REVIEWER, Constraints, cluster_records
-from matching.comparisons import comparison_vectors
+from matching.comparisons import comparison_vectors, term_frequencies
 from matching.estimate import MatchModel, fit_model
 from matching.prepare import prepare_records
 from matching.scoring import decide, score_pairs
@@ -155,7 +155,12 @@ def link_records(
             [pairs, extra.select("rid_l", "rid_r", blocked_by=pl.lit(REVIEWER))]
         ).sort("rid_l", "rid_r")
     lap("blocking")
-    gammas = comparison_vectors(prepared, pairs, settings.comparisons)
+    frequencies = {
+        c.tf_column: term_frequencies(prepared, c.tf_column)
+        for c in settings.comparisons
+        if c.tf_column
+    }
+    gammas = comparison_vectors(prepared, pairs, settings.comparisons, frequencies)
     lap("compare")
     model = fit_model(
         prepared, gammas.join(extra, on=["rid_l", "rid_r"], how="anti"), settings, focus=focus
@@ -164,7 +169,8 @@ def link_records(
     decided = decide(prepared, score_pairs(gammas, model), settings, reviewed)
 
     def weigh(some: pl.DataFrame) -> np.ndarray:
-        scored = score_pairs(comparison_vectors(prepared, some, settings.comparisons), model)
+        gammas = comparison_vectors(prepared, some, settings.comparisons, frequencies)
+        scored = score_pairs(gammas, model)
         return scored["match_weight"].to_numpy()
 
     touched = None

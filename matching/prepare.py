@@ -3,6 +3,8 @@
 ``prepare_records`` sorts the records by ``record_key``, numbers them
 (``rid``, so ``rid_l < rid_r`` exactly when ``record_key_l < record_key_r``)
 and adds the folded and phonetic keys that blocking and comparisons read.
+A 12-digit CCCD number spells its holder's birth province and sex (Circular
+59/2021): they fill ``birth_province_code`` and ``sex`` where those are missing.
 Derived columns are named ``<field>__<kind>``, so the schema field a key
 comes from is the part before ``__`` (used to know which comparisons a
 training blocking rule fixes).
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from matching._text import family_variant_expr, fold_expr, phonetic_expr
+from matching._text import family_variant_expr, name_fold_expr, phonetic_expr
+from pipelines.refdata import provinces
 from pipelines.schema import RECORD_SCHEMA
 
 #: Fields folded to ``<field>__fold``.
@@ -25,7 +28,22 @@ _FOLDED: tuple[str, ...] = (
     "address",
     "birth_place",
     "native_place",
+    "ethnicity",
+    "religion",
+    "occupation",
 )
+
+
+def _cccd_parts() -> tuple[pl.Expr, pl.Expr]:
+    """Birth province and sex spelt by a 12-digit CCCD (digits 1-3 and 4), else null."""
+    cccd = pl.col("id_number").str.len_chars() == 12
+    digit4 = pl.col("id_number").str.slice(3, 1).cast(pl.Int32, strict=False)
+    head = pl.col("id_number").str.head(3)
+    province = pl.when(cccd & head.is_in(sorted(provinces()))).then(head)
+    sex = pl.when(cccd & (digit4 <= 9)).then(
+        pl.when(digit4 % 2 == 0).then(pl.lit("M")).otherwise(pl.lit("F"))
+    )
+    return province, sex
 
 
 def source_field(column: str) -> str:
@@ -43,7 +61,10 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
     Returns:
         The records sorted by ``record_key`` with ``rid`` (0..n-1) and derived
         columns: ``<name>__fold`` for the name and address fields,
-        ``given_name__phon``, ``family_name__variant``, ``family_name__phon``,
+        ``given_name__tone`` (lower case, tone marks kept), ``given_name__phon``,
+        ``family_name__variant``, ``family_name__phon``,
+        ``household_id__key`` (province and household), ``id_number__tail``
+        (length and last six digits) and ``id_number__head`` (the rest),
         ``date_of_birth__full`` (the date only when known to the day and not a
         01/01 placeholder) and ``dob_precision`` filled in when null.
 
@@ -68,18 +89,44 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("year"))
         .otherwise(pl.lit("unknown")),
     )
+    cccd_province, cccd_sex = _cccd_parts()
     frame = (
         frame.sort("record_key")
         .with_row_index("rid")
         .with_columns(pl.col("rid").cast(pl.Int64))
         .with_columns(
-            *(fold_expr(pl.col(c)).alias(f"{c}__fold") for c in _FOLDED),
+            *(name_fold_expr(pl.col(c)).alias(f"{c}__fold") for c in _FOLDED),
             dob_precision=precision,
             dob_placeholder=pl.col("dob_placeholder").fill_null(False),
             sex=pl.when(pl.col("sex").is_in(["M", "F"])).then(pl.col("sex")),
             id_number=pl.when(pl.col("id_number").str.len_chars() > 0).then(pl.col("id_number")),
         )
         .with_columns(
+            # A 12-digit CCCD spells the birth province and the sex: use them where missing.
+            birth_province_code=pl.coalesce("birth_province_code", cccd_province),
+            sex=pl.coalesce("sex", cccd_sex),
+            household_id__key=pl.when(pl.col("household_id").str.len_chars() > 0).then(
+                pl.concat_str("province_code", "household_id", separator=":")
+            ),
+            id_number__tail=pl.when(pl.col("id_number").str.len_chars() >= 9).then(
+                pl.concat_str(
+                    pl.col("id_number").str.len_chars().cast(pl.String),
+                    pl.col("id_number").str.slice(-6),
+                    separator=":",
+                )
+            ),
+            id_number__head=pl.when(pl.col("id_number").str.len_chars() >= 9).then(
+                pl.col("id_number").str.head(-6)
+            ),
+        )
+        .with_columns(
+            given_name__tone=pl.when(pl.col("given_name__fold").is_not_null()).then(
+                pl.col("given_name")
+                .str.normalize("NFC")
+                .str.to_lowercase()
+                .str.replace_all(r"\s+", " ")
+                .str.strip_chars()
+            ),
             given_name__phon=phonetic_expr(pl.col("given_name__fold")),
             family_name__variant=family_variant_expr(pl.col("family_name__fold")),
             family_name__phon=phonetic_expr(pl.col("family_name__fold")),

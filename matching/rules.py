@@ -3,8 +3,10 @@
 Merging two people under one number is worse than missing a duplicate, so a
 few rules constrain the model's decision:
 
-* ``cannot_link`` rules (twins) force ``non_link`` and also forbid the two
-  records from ending in one cluster through other links;
+* ``cannot_link`` rules (twins, in one household or apart; two members of
+  one household, told apart by their given names or birth dates) force
+  ``non_link`` and also forbid the two records from ending in one cluster
+  through other links;
 * ``at_most_review`` rules (a sex conflict without a shared ID number) keep
   a pair the model would link for a human to review instead.
 
@@ -14,12 +16,13 @@ they apply alike to candidate pairs and to pairs found inside clusters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
 
-from matching.comparisons import Similarity
+from matching.comparisons import Similarity, pair_frame, similarity
 
 Effect = Literal["cannot_link", "at_most_review"]
 
@@ -51,17 +54,35 @@ def _differ(column: str) -> pl.Expr:
     return (_l(column) != _r(column)).fill_null(False)
 
 
-def twins_rule() -> PairRule:
-    """Same household, same birth date, clearly different given names, no shared ID: twins.
+_GIVEN_JW = Similarity("given_name__fold", "jaro_winkler")
+_GIVEN_OSA = Similarity("given_name__fold", "osa")
+_TONED_OSA = Similarity("given_name__tone", "osa")
+_GIVEN_COLUMNS = ("given_name__fold", "given_name__phon", "given_name__tone")
+_GIVEN_SIMILARITIES = (_GIVEN_JW, _GIVEN_OSA, _TONED_OSA)
 
-    Given names are "clearly different" when they differ after folding, in
-    their phonetic key, and by Jaro-Winkler (< 0.92), so a typo is not taken
-    for a twin.
+
+def _clearly_different_given() -> pl.Expr:
+    """Given names more than one typo apart: another name, not a slip.
+
+    With tone marks on both sides they are compared as written (Tuấn and
+    Toàn, two edits apart, are two names though folded they are one edit
+    apart); otherwise folded, and then they must also differ in sound
+    (a regional spelling is not another name).
     """
-    jw = Similarity("given_name__fold", "jaro_winkler")
-    different_given = (
-        _differ("given_name__fold") & _differ("given_name__phon") & (pl.col(jw.name) < 0.92)
+    marked_l = _l("given_name__tone") != _l("given_name__fold")
+    marked_r = _r("given_name__tone") != _r("given_name__fold")
+    as_written = marked_l & marked_r & (pl.col(_TONED_OSA.name) > 1)
+    folded = (
+        _differ("given_name__fold")
+        & _differ("given_name__phon")
+        & (pl.col(_GIVEN_OSA.name) > 1)
+        & (pl.col(_GIVEN_JW.name) < 0.92)
     )
+    return (as_written | folded).fill_null(False)
+
+
+def twins_rule() -> PairRule:
+    """Same household, same birth date, clearly different given names, no shared ID: twins."""
     same_date = (
         (_l("dob_precision") == "day")
         & (_r("dob_precision") == "day")
@@ -73,22 +94,86 @@ def twins_rule() -> PairRule:
         name="twins",
         effect="cannot_link",
         columns=(
-            "province_code",
-            "household_id",
+            "household_id__key",
             "dob_precision",
             "birth_year",
             "birth_month",
             "birth_day",
-            "given_name__fold",
-            "given_name__phon",
+            *_GIVEN_COLUMNS,
             "id_number",
         ),
-        when=_eq("province_code")
-        & _eq("household_id")
-        & same_date
-        & different_given
+        when=_eq("household_id__key") & same_date & _clearly_different_given() & ~_eq("id_number"),
+        similarities=_GIVEN_SIMILARITIES,
+    )
+
+
+def twins_elsewhere_rule() -> PairRule:
+    """Twins now in different households: same real birth date, surname and a parent's name.
+
+    A twin who moved has another household; what still marks the pair is
+    the shared date (known to the day), surname and parent, with clearly
+    different given names and no shared ID.
+    """
+    return PairRule(
+        name="twins_elsewhere",
+        effect="cannot_link",
+        columns=(
+            "date_of_birth__full",
+            "family_name__variant",
+            "father_name__fold",
+            "mother_name__fold",
+            *_GIVEN_COLUMNS,
+            "id_number",
+        ),
+        when=_eq("date_of_birth__full")
+        & _eq("family_name__variant")
+        & (_eq("father_name__fold") | _eq("mother_name__fold"))
+        & _clearly_different_given()
         & ~_eq("id_number"),
-        similarities=(jw,),
+        similarities=_GIVEN_SIMILARITIES,
+    )
+
+
+def household_names_rule() -> PairRule:
+    """Same household, clearly different given names, no shared ID: two members of it.
+
+    Records of one person sent twice from the same household (a clerk's
+    double entry, a correction) keep the given name up to a typo.
+    """
+    return PairRule(
+        name="household_names",
+        effect="cannot_link",
+        columns=("household_id__key", *_GIVEN_COLUMNS, "id_number"),
+        when=_eq("household_id__key") & _clearly_different_given() & ~_eq("id_number"),
+        similarities=_GIVEN_SIMILARITIES,
+    )
+
+
+def household_dates_rule() -> PairRule:
+    """Same household, two real birth dates that differ (not a day-month swap), no shared ID.
+
+    Two records of one household with different dates known to the day are
+    two members of it (siblings, even with the same name), never one person:
+    a clerk's double entry or a re-sent record keeps the household, and its
+    date loses precision or swaps day and month, but does not change.
+    """
+    both_real = _l("date_of_birth__full").is_not_null() & _r("date_of_birth__full").is_not_null()
+    swapped = (_l("birth_day") == _r("birth_month")) & (_l("birth_month") == _r("birth_day"))
+    return PairRule(
+        name="household_dates",
+        effect="cannot_link",
+        columns=(
+            "household_id__key",
+            "date_of_birth__full",
+            "birth_day",
+            "birth_month",
+            "id_number",
+        ),
+        when=_eq("household_id__key")
+        & both_real
+        & _differ("date_of_birth__full")
+        & ~swapped.fill_null(False)
+        & ~_eq("id_number"),
     )
 
 
@@ -104,4 +189,32 @@ def sex_conflict_rule() -> PairRule:
 
 def default_rules() -> tuple[PairRule, ...]:
     """Return the rules applied by default."""
-    return (twins_rule(), sex_conflict_rule())
+    return (
+        twins_rule(),
+        twins_elsewhere_rule(),
+        household_names_rule(),
+        household_dates_rule(),
+        sex_conflict_rule(),
+    )
+
+
+def rule_flags(
+    prepared: pl.DataFrame, pairs: pl.DataFrame, rules: Sequence[PairRule]
+) -> pl.DataFrame:
+    """Return one Boolean column ``rule_<name>`` per rule for ``pairs`` (``rid_l``, ``rid_r``)."""
+    columns = [c for rule in rules for c in rule.columns]
+    frame = pair_frame(prepared, pairs.select("rid_l", "rid_r"), columns)
+    sims = {s.name: s for rule in rules for s in rule.similarities}
+    frame = frame.with_columns(pl.Series(name, similarity(frame, s)) for name, s in sims.items())
+    return frame.select(rule.when.fill_null(False).alias(f"rule_{rule.name}") for rule in rules)
+
+
+def cannot_link_pairs(
+    prepared: pl.DataFrame, pairs: pl.DataFrame, rules: Sequence[PairRule]
+) -> pl.Series:
+    """Return a Boolean per pair: does any ``cannot_link`` rule hold for it."""
+    cannot = [r for r in rules if r.effect == "cannot_link"]
+    if not cannot or pairs.height == 0:
+        return pl.Series("cannot_link", [False] * pairs.height, dtype=pl.Boolean)
+    flags = rule_flags(prepared, pairs, cannot)
+    return flags.select(pl.any_horizontal(flags.columns).alias("cannot_link")).to_series()

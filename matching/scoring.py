@@ -12,19 +12,26 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from matching.comparisons import pair_frame, similarity
 from matching.estimate import MatchModel
 from matching.fellegi_sunter import probability_from_weight
+from matching.rules import rule_flags
 from matching.settings import MatchSettings
 
 
 def score_pairs(gammas: pl.DataFrame, model: MatchModel) -> pl.DataFrame:
-    """Add ``w_<name>`` per comparison, ``match_weight`` and ``match_probability``."""
+    """Add ``w_<name>`` per comparison, ``match_weight`` and ``match_probability``.
+
+    ``tf_<name>`` columns, where present, adjust the weights for term frequency.
+    """
     weight_columns = []
     total = np.full(gammas.height, model.prior_weight)
     for comp in model.comparisons:
         level = gammas[f"gamma_{comp.name}"].to_numpy().astype(np.int64)
-        weights = np.where(level >= 0, comp.weights()[np.clip(level, 0, None)], 0.0)
+        tf_column = f"tf_{comp.name}"
+        tf = (
+            gammas[tf_column].to_numpy().astype(np.float64) if tf_column in gammas.columns else None
+        )
+        weights = comp.pair_weights(level, tf)
         total += weights
         weight_columns.append(pl.Series(f"w_{comp.name}", weights, dtype=pl.Float64))
     probability = np.asarray(probability_from_weight(total), dtype=np.float64)
@@ -32,19 +39,6 @@ def score_pairs(gammas: pl.DataFrame, model: MatchModel) -> pl.DataFrame:
         *weight_columns,
         pl.Series("match_weight", total, dtype=pl.Float64),
         pl.Series("match_probability", probability, dtype=pl.Float64),
-    )
-
-
-def rule_flags(
-    prepared: pl.DataFrame, pairs: pl.DataFrame, settings: MatchSettings
-) -> pl.DataFrame:
-    """Return one Boolean column ``rule_<name>`` per rule for ``pairs`` (``rid_l``, ``rid_r``)."""
-    columns = [c for rule in settings.rules for c in rule.columns]
-    frame = pair_frame(prepared, pairs.select("rid_l", "rid_r"), columns)
-    sims = {s.name: s for rule in settings.rules for s in rule.similarities}
-    frame = frame.with_columns(pl.Series(name, similarity(frame, s)) for name, s in sims.items())
-    return frame.select(
-        rule.when.fill_null(False).alias(f"rule_{rule.name}") for rule in settings.rules
     )
 
 
@@ -74,7 +68,7 @@ def decide(
     frame = pl.concat(
         [
             scored.with_columns(decision=decision, decided_by=pl.lit("model")),
-            rule_flags(prepared, scored, settings),
+            rule_flags(prepared, scored, settings.rules),
         ],
         how="horizontal",
     )

@@ -33,7 +33,10 @@ class BlockingRule:
     split_keys: tuple[str, ...] = ()
 
 
-#: Rules generating the candidate pairs that get scored (unioned).
+#: Rules generating the candidate pairs that get scored (unioned). Each
+#: catches duplicates the others miss: a typo in one name part, a regional
+#: spelling, a year-only or 01/01 date, a swapped day and month, a mistyped
+#: ID, a record re-sent from the same household.
 DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
     BlockingRule(
         "name_year",
@@ -55,6 +58,25 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
         year_window=1,
         split_keys=("family_name__variant",),
     ),
+    BlockingRule("household", ("household_id__key",)),
+    BlockingRule(
+        "family_middle_year",
+        ("family_name__variant", "middle_name__fold", "birth_year"),
+        split_keys=("sex",),
+    ),
+    BlockingRule(
+        "given_middle_year",
+        ("given_name__phon", "middle_name__fold", "birth_year"),
+        split_keys=("sex",),
+    ),
+    BlockingRule(
+        "phonetic_names_near_year",
+        ("family_name__variant", "given_name__phon", "birth_year"),
+        year_window=1,
+        split_keys=("birth_province_code",),
+    ),
+    BlockingRule("id_tail", ("id_number__tail",)),
+    BlockingRule("id_head_given", ("id_number__head", "given_name__phon")),
 )
 
 #: Rules whose pairs EM learns m on. Comparisons on a rule's fields are
@@ -62,7 +84,7 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
 #: given names imply sex and namesakes agree on it far more than random pairs.
 DEFAULT_TRAINING_RULES: tuple[BlockingRule, ...] = (
     BlockingRule("dob_sex", ("date_of_birth__full", "sex")),
-    BlockingRule("names_sex", ("family_name__fold", "given_name__fold", "sex")),
+    BlockingRule("id_number", ("id_number",)),
     BlockingRule("names_dob", ("family_name__fold", "given_name__fold", "date_of_birth__full")),
 )
 
@@ -83,6 +105,7 @@ class MatchSettings:
         u_sample_pairs: Random pairs sampled to estimate u.
         training_records: EM learns on the training-rule pairs of at most this
             many records (new records first, then a seeded sample).
+        tf_minimum: Smallest value share used by term-frequency adjustments.
         em_max_iterations: EM iterations per training session before giving up.
         em_tolerance: EM stops when no parameter moves more than this.
         min_check_pairs: A comparison is checked (m > u on its top level,
@@ -101,6 +124,7 @@ class MatchSettings:
     max_block_size: int = 1_000
     u_sample_pairs: int = 300_000
     training_records: int = 200_000
+    tf_minimum: float = 1e-4
     em_max_iterations: int = 5000
     em_tolerance: float = 1e-6
     min_check_pairs: int = 30

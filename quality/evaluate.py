@@ -257,3 +257,115 @@ def _twins(joined: pl.DataFrame, twins: pl.DataFrame) -> tuple[int, int]:
 
 def _f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def truth_record_keys(truth_dir: Path) -> pl.DataFrame:
+    """Return ``record_key`` (``province_code:local_id``), ``person_id`` from a generator's truth.
+
+    Keys naming two different persons (a repeated local id) are left out, as
+    in :func:`evaluate_frames`.
+    """
+    truth = pl.read_csv(truth_dir / "records.csv", infer_schema=False)
+    return (
+        truth.with_columns(pl.col("person_id").replace("", None))
+        .drop_nulls("person_id")
+        .group_by(_KEY)
+        .agg(pl.col("person_id").unique())
+        .filter(pl.col("person_id").list.len() == 1)
+        .select(
+            record_key=pl.concat_str(_KEY, separator=":"),
+            person_id=pl.col("person_id").list.first(),
+        )
+        .sort("record_key")
+    )
+
+
+@dataclass(frozen=True)
+class BlockingRecall:
+    """How many true pairs blocking offered to the model, and what became of them.
+
+    Attributes:
+        true_pairs: Record pairs of one true person (among records with a truth).
+        candidate_pairs: Candidate pairs with both records in the truth.
+        found: True pairs among the candidates (blocking recall = found / true_pairs).
+        by_rule: True pairs found, by the (first) rule that found them.
+        decisions: True pairs found, by decision (link / review / non_link).
+        false_links: Pairs decided ``link`` whose records are different true persons.
+    """
+
+    true_pairs: int
+    candidate_pairs: int
+    found: int
+    by_rule: dict[str, int]
+    decisions: dict[str, int]
+    false_links: int
+
+    @property
+    def recall(self) -> float:
+        """Share of the true pairs that blocking made candidates (1.0 with no true pairs)."""
+        return self.found / self.true_pairs if self.true_pairs else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the figures as plain data (for JSON)."""
+        return {**asdict(self), "recall": self.recall}
+
+    def to_text(self) -> str:
+        """Return a short aligned summary for printing."""
+        missed = self.true_pairs - self.found
+        lines = [
+            "blocking",
+            f"  recall {self.recall:.4f}  true pairs {self.true_pairs:,}"
+            f"  found {self.found:,}  missed {missed:,}",
+            f"  candidate pairs {self.candidate_pairs:,}  false links {self.false_links:,}",
+            "  true pairs by rule    "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_rule.items())),
+            "  true pairs by decision "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(self.decisions.items())),
+        ]
+        return "\n".join(lines)
+
+
+def true_pairs(truth: pl.DataFrame) -> pl.DataFrame:
+    """Return ``record_key_l < record_key_r`` for every pair of records of one true person."""
+    keyed = truth.select("record_key", "person_id")
+    return (
+        keyed.join(keyed, on="person_id", suffix="_r")
+        .filter(pl.col("record_key") < pl.col("record_key_r"))
+        .select(record_key_l="record_key", record_key_r="record_key_r")
+        .sort("record_key_l", "record_key_r")
+    )
+
+
+def blocking_recall(pairs: pl.DataFrame, truth: pl.DataFrame) -> BlockingRecall:
+    """Score candidate pairs against the truth: blocking recall and the fate of true pairs.
+
+    Args:
+        pairs: Candidate pairs as ``matching.link_records`` returns them
+            (``record_key_l``, ``record_key_r``, ``blocked_by``, ``decision``).
+        truth: ``record_key``, ``person_id`` (see :func:`truth_record_keys`);
+            pairs with a record outside it are not counted.
+
+    Returns:
+        The counts.
+    """
+    person = truth.select("record_key", "person_id")
+    scored = (
+        pairs.select("record_key_l", "record_key_r", "blocked_by", "decision")
+        .join(person.rename({"record_key": "record_key_l", "person_id": "p_l"}), on="record_key_l")
+        .join(person.rename({"record_key": "record_key_r", "person_id": "p_r"}), on="record_key_r")
+    )
+    same = scored.filter(pl.col("p_l") == pl.col("p_r"))
+
+    def counts(column: str) -> dict[str, int]:
+        return {str(k): int(v) for k, v in same.group_by(column).len().iter_rows()}
+
+    return BlockingRecall(
+        true_pairs=true_pairs(person).height,
+        candidate_pairs=scored.height,
+        found=same.height,
+        by_rule=counts("blocked_by"),
+        decisions=counts("decision"),
+        false_links=scored.filter(
+            (pl.col("p_l") != pl.col("p_r")) & (pl.col("decision") == "link")
+        ).height,
+    )
