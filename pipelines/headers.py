@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.readers import RawTable
 from pipelines.refdata import header_key, header_synonyms
 
 #: How many rows from the top may hold titles before the header.
@@ -21,7 +20,7 @@ _NAME_FIELDS = frozenset({"full_name", "given_name", "family_name"})
 class Header:
     """Where the header is, and what each column holds."""
 
-    index: int  # position of the header row in ``RawTable.rows``
+    index: int  # position of the header row among the table's rows
     fields: list[str]  # canonical field, or ``extra:<header text>``, per column
     cells: list[str]  # the header cells as written
 
@@ -53,22 +52,26 @@ def map_header(cells: list[str | None]) -> list[str]:
     return fields
 
 
-def find_header(table: RawTable) -> Header:
+def find_header(rows: list[list[str | None]]) -> Header:
     """Return the first row that names at least a person identifier and a name.
+
+    Args:
+        rows: The cells of the first rows of a table (at least ``MAX_TITLE_ROWS``
+            when the table has that many).
 
     Raises:
         HeaderNotFoundError: no such row among the first rows of the table.
     """
     best: Header | None = None
     best_score = 0
-    for index, row in enumerate(table.rows[:MAX_TITLE_ROWS]):
-        fields = map_header(row.cells)
+    for index, cells in enumerate(rows[:MAX_TITLE_ROWS]):
+        fields = map_header(cells)
         known = {f for f in fields if not f.startswith("extra:")}
         if not known & _NAME_FIELDS:
             continue
         score = len(known)
         if score > best_score:
-            best = Header(index=index, fields=fields, cells=[c or "" for c in row.cells])
+            best = Header(index=index, fields=fields, cells=[c or "" for c in cells])
             best_score = score
         if "local_id" in known and score >= 3:
             break

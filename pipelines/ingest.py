@@ -12,15 +12,17 @@ rest of the folder goes on.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from pipelines.headers import HeaderNotFoundError, find_header
-from pipelines.readers import RawTable, UnreadableFileError, read_file
+from pipelines.headers import MAX_TITLE_ROWS, Header, HeaderNotFoundError, find_header
+from pipelines.readers import RawTable, UnreadableFileError, cell_columns, read_file, row_cells
 from pipelines.refdata import provinces
 from pipelines.schema import FILE_COUNT_SCHEMA, QUARANTINE_SCHEMA, RECORD_SCHEMA
 from pipelines.standardise import standardise
@@ -29,6 +31,11 @@ from pipelines.vntext import fold
 
 _TOTAL_ROW = re.compile(r"^(tong cong|tong so|cong|tong)\b")
 _NAME_FIELDS = ("full_name", "family_name", "given_name")
+_COLUMN_FLAGS = {
+    "space": r"^\s|\s$",
+    "escape": r'[\\"\n\r\t]',
+    "control": r"[\x00-\x08\x0b\x0c\x0e-\x1f]",
+}
 
 
 class UnknownProvinceError(ValueError):
@@ -106,7 +113,9 @@ def ingest_province(batch_dir: Path, province_code: str, staging: Path) -> Inges
         quarantined.append(bad)
         counts.append(count)
 
-    rows = pl.concat(loaded, how="diagonal_relaxed") if loaded else pl.DataFrame()
+    # One chunk per column: polars 2.1 can panic on string views spread over
+    # many chunks (filter then format), and later steps are faster on one chunk.
+    rows = pl.concat(loaded, how="diagonal_relaxed").rechunk() if loaded else pl.DataFrame()
     rows, duplicates = _split_duplicate_ids(rows, batch_id, province_code)
     quarantined.append(duplicates)
     records = _finish_records(rows, batch_id, province_code, reference)
@@ -147,7 +156,7 @@ def _ingest_file(
     try:
         tables = read_file(path)
         count["source_encoding"] = ",".join(sorted({t.encoding for t in tables}))
-        parts = [_table_rows(t) for t in tables]
+        parts = [part for t in tables for part in _table_parts(t)]
     except (UnreadableFileError, HeaderNotFoundError) as err:
         count["rows_read"] = 1
         bad = pl.DataFrame(
@@ -163,9 +172,11 @@ def _ingest_file(
             schema=QUARANTINE_SCHEMA,
         )
         return pl.DataFrame(), bad, count
-    frames = [p for p in parts if p.height]
-    rows = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-    count["rows_read"] = rows.height
+    rows_read = sum(p.height for p, _, _ in parts)
+    count["rows_read"] = rows_read + sum(skipped for _, _, skipped in parts)
+    count["rows_skipped"] = sum(skipped for _, _, skipped in parts)
+    frames = [p for p, _, _ in parts if p.height]
+    rows = pl.concat(frames, how="diagonal_relaxed").rechunk() if frames else pl.DataFrame()
     if not rows.height:
         return rows, _empty_quarantine(), count
     rows = rows.with_columns(
@@ -173,8 +184,6 @@ def _ingest_file(
         pl.lit(province_code).alias("province_code"),
         pl.lit(source_file).alias("source_file"),
     )
-    count["rows_skipped"] = int(rows.get_column("_skip").is_not_null().sum())
-    rows = rows.filter(pl.col("_skip").is_null())
     bad_mask = pl.col("_reason").is_not_null()
     bad = rows.filter(bad_mask).select(
         "batch_id",
@@ -185,78 +194,184 @@ def _ingest_file(
         pl.col("_reason").alias("reason"),
         pl.col("_original").alias("original_text"),
     )
-    return rows.filter(~bad_mask), bad, count
+    return rows.filter(~bad_mask).drop("_reason"), bad, count
 
 
 def _file_preview(path: Path) -> str:
     """The first bytes of an unreadable file, shown safely."""
     try:
-        return path.read_bytes()[:200].decode("latin-1")
+        with path.open("rb") as handle:
+            return handle.read(200).decode("latin-1")
     except OSError as err:
         return f"<{err}>"
 
 
-def _table_rows(table: RawTable) -> pl.DataFrame:
-    """Turn a raw table into one text column per field, with lineage and row sorting.
+def _table_parts(table: RawTable) -> Iterator[tuple[pl.DataFrame, Header, int]]:
+    """Sort every piece of a table; yield (person rows, header, rows skipped) per piece.
 
-    Adds ``_skip`` (why a row is not a person: blank, repeated header, totals,
-    no name and no id) and ``_reason`` (why a person row is quarantined).
+    Person rows include the quarantined ones (``_reason`` set); skipped rows
+    are only counted.
+
+    Raises:
+        HeaderNotFoundError: the table has no header row near its top.
     """
-    header = find_header(table)
+    first = next(table.pieces, None)
+    header = find_header(row_cells(first.head(MAX_TITLE_ROWS)) if first is not None else [])
+    assert first is not None  # find_header raised on an empty table
+    body = first.slice(header.index + 1)
+    for piece in itertools.chain([body], table.pieces):
+        rows = sort_rows(piece, header).with_columns(
+            pl.lit(table.sheet, dtype=pl.String).alias("_sheet"),
+            pl.lit(table.encoding).alias("_encoding"),
+        )
+        kept = rows.filter(pl.col("_skip").is_null())
+        yield kept.drop("_skip"), header, rows.height - kept.height
+
+
+def sort_rows(piece: pl.DataFrame, header: Header) -> pl.DataFrame:
+    """Name a piece's columns by field and sort its rows into persons, quarantine and junk.
+
+    Args:
+        piece: Rows below the header (``_row``, ``_width``, ``c1``..``cN``).
+        header: The table's header.
+
+    Returns:
+        One trimmed text column per field (null when empty), ``extra:column_<n>``
+        for cells beyond the header, ``_row``, ``_skip`` (why a row is not a
+        person: blank, repeated header, totals, no name and no id), ``_reason``
+        (why a person row is quarantined) and ``_original`` (the row's cells as
+        a JSON list).
+    """
     width = len(header.fields)
-    body = table.rows[header.index + 1 :]
-    longest = max([width, *(len(r.cells) for r in body)])
+    present = cell_columns(piece)
+    longest = max(width, len(present))
     fields = header.fields + [f"extra:column_{i + 1}" for i in range(width, longest)]
-    header_cells = [c.strip().casefold() for c in header.cells] + [""] * (longest - width)
-    name_at = [i for i, f in enumerate(fields) if f in _NAME_FIELDS]
-    id_at = fields.index("local_id") if "local_id" in fields else None
-    columns: list[list[str | None]] = [[] for _ in fields]
-    skips: list[str | None] = []
-    reasons: list[str | None] = []
-    originals: list[str] = []
-    for row in body:
-        cells = [c.strip() if c else None for c in row.cells]
-        cells = [c or None for c in cells] + [None] * (longest - len(cells))
-        for column, cell in zip(columns, cells, strict=True):
-            column.append(cell)
-        originals.append(json.dumps(row.cells, ensure_ascii=False))
-        skip, reason = _sort_row(cells, header_cells, name_at, id_at)
-        skips.append(skip)
-        reasons.append(reason)
-    data: dict[str, list[str | None] | list[int] | list[str]] = dict(
-        zip(fields, columns, strict=True)
+    header_cells = [c.strip().lower() for c in header.cells] + [""] * (longest - width)
+    # What each column holds decides the cheapest exact expressions for it.
+    flags = piece.select(
+        *(
+            pl.col(c).str.contains(pattern).fill_null(False).any().alias(f"{c}/{kind}")
+            for c in present
+            for kind, pattern in _COLUMN_FLAGS.items()
+        )
+    ).row(0, named=True)
+    raw: list[pl.Expr] = []
+    stripped: list[pl.Expr] = []
+    json_cells: list[pl.Expr] = []
+    for i in range(longest):
+        name = f"c{i + 1}"
+        if i >= len(present):
+            raw.append(pl.lit(None, dtype=pl.String))
+            stripped.append(pl.lit(None, dtype=pl.String))
+            json_cells.append(pl.lit("null"))
+            continue
+        cell = pl.col(name)
+        raw.append(cell)
+        trimmed = cell.str.strip_chars() if flags[f"{name}/space"] else cell
+        stripped.append(pl.when(trimmed != "").then(trimmed))
+        json_cells.append(_json_string(cell, flags[f"{name}/escape"], flags[f"{name}/control"]))
+    frame = piece.select(
+        "_row",
+        _original_json(json_cells).alias("_original"),
+        *(cell.alias(field) for cell, field in zip(stripped, fields, strict=True)),
     )
-    data.update(_row=[r.number for r in body], _skip=skips, _reason=reasons, _original=originals)
-    schema: dict[str, pl.DataType] = {name: pl.String() for name in fields}
-    schema.update(_row=pl.Int64(), _skip=pl.String(), _reason=pl.String(), _original=pl.String())
-    frame = pl.DataFrame(data, schema=schema)
-    return frame.with_columns(
-        pl.lit(table.sheet, dtype=pl.String).alias("_sheet"),
-        pl.lit(table.encoding).alias("_encoding"),
+    cells = [pl.col(f) for f in fields]
+    filled = pl.sum_horizontal(c.is_not_null() for c in cells)
+    same = pl.sum_horizontal(
+        c.str.contains(f"(?i)^{_literal_regex(h)}$").fill_null(False)
+        for c, h in zip(cells, header_cells, strict=True)
+        if h
     )
+    frame = frame.with_columns(
+        _total_row_candidate(cells).alias("_total"),
+    )
+    frame = _confirm_totals(frame, fields)
+    has_name = pl.any_horizontal(
+        [pl.col(f).is_not_null() for f in fields if f in _NAME_FIELDS] or [pl.lit(False)]
+    )
+    has_id = pl.col("local_id").is_not_null() if "local_id" in fields else pl.lit(False)
+    frame = frame.with_columns(
+        pl.when(filled == 0)
+        .then(pl.lit("blank row"))
+        .when((same if any(header_cells) else pl.lit(0)) * 2 >= filled)
+        .then(pl.lit("repeated header row"))
+        .when(pl.col("_total"))
+        .then(pl.lit("totals row"))
+        .when(~has_name & ~has_id)
+        .then(pl.lit("row with no name"))
+        .alias("_skip"),
+    ).with_columns(
+        pl.when(pl.col("_skip").is_not_null())
+        .then(None)
+        .when(~has_name)
+        .then(pl.lit("missing name"))
+        .when(~has_id)
+        .then(pl.lit("missing local_id (required)"))
+        .alias("_reason"),
+    )
+    return frame.drop("_total")
 
 
-def _sort_row(
-    cells: list[str | None], header_cells: list[str], name_at: list[int], id_at: int | None
-) -> tuple[str | None, str | None]:
-    """Return (skip reason, quarantine reason) for one row of trimmed cells."""
-    filled = [c for c in cells if c]
-    if not filled:
-        return "blank row", None
-    same = sum(1 for c, h in zip(cells, header_cells, strict=True) if c and c.casefold() == h)
-    if same * 2 >= len(filled):
-        return "repeated header row", None
-    if any(c[:4].casefold() in ("tổng", "tong") and _TOTAL_ROW.match(fold(c)) for c in filled):
-        return "totals row", None
-    has_name = any(cells[i] for i in name_at)
-    has_id = id_at is not None and bool(cells[id_at])
-    if not has_name and not has_id:
-        return "row with no name", None
-    if not has_name:
-        return None, "missing name"
-    if not has_id:
-        return None, "missing local_id (required)"
-    return None, None
+def _total_row_candidate(cells: list[pl.Expr]) -> pl.Expr:
+    """Rows with a cell starting with "tổng"/"tong": maybe a totals row (confirmed in Python)."""
+    starts = [c.str.contains("(?i)^t(?:ổ|o)ng") for c in cells]
+    return pl.any_horizontal(starts).fill_null(False) if starts else pl.lit(False)
+
+
+def _confirm_totals(frame: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
+    """Keep ``_total`` only where a cell folds to a totals phrase (``Tổng cộng: ...``)."""
+    candidates = frame.filter(pl.col("_total"))
+    if not candidates.height:
+        return frame
+    confirmed = [
+        row_number
+        for row_number, *cells in candidates.select("_row", *fields).iter_rows()
+        if any(
+            c and c[:4].casefold() in ("tổng", "tong") and _TOTAL_ROW.match(fold(c)) for c in cells
+        )
+    ]
+    return frame.with_columns(pl.col("_row").is_in(confirmed).alias("_total"))
+
+
+def _original_json(cells: list[pl.Expr]) -> pl.Expr:
+    """A row's cells as ``json.dumps`` writes the list of them (``null`` for a missing cell)."""
+    width = pl.col("_width")
+    parts = [pl.lit("[")]
+    for i, text in enumerate(cells):
+        if i:
+            text = pl.concat_str([pl.lit(", "), text])
+        parts.append(pl.when(width > i).then(text))
+    parts.append(pl.lit("]"))
+    return pl.concat_str(parts, ignore_nulls=True)
+
+
+def _json_string(cell: pl.Expr, escape: bool, control: bool) -> pl.Expr:
+    """One cell as a JSON string (``null`` when missing), as json.dumps writes it.
+
+    ``escape``: the column holds a backslash, quote, newline, carriage return or
+    tab; ``control``: it holds another control character (then json.dumps
+    itself writes each cell: rare and slow).
+    """
+    if control:
+        text = cell.map_elements(
+            lambda v: json.dumps(v, ensure_ascii=False), return_dtype=pl.String, skip_nulls=True
+        )
+    else:
+        if escape:
+            cell = (
+                cell.str.replace_all("\\", "\\\\", literal=True)
+                .str.replace_all('"', '\\"', literal=True)
+                .str.replace_all("\n", "\\n", literal=True)
+                .str.replace_all("\r", "\\r", literal=True)
+                .str.replace_all("\t", "\\t", literal=True)
+            )
+        text = pl.concat_str([pl.lit('"'), cell, pl.lit('"')])
+    return pl.when(cell.is_null()).then(pl.lit("null")).otherwise(text)
+
+
+def _literal_regex(text: str) -> str:
+    """A Rust regex matching ``text`` literally."""
+    return "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in text)
 
 
 def _split_duplicate_ids(
@@ -291,9 +406,7 @@ def _finish_records(
     """Standardise loaded rows and give them the record layout with lineage."""
     if not rows.height:
         return pl.DataFrame(schema=RECORD_SCHEMA)
-    raw = rows.drop("batch_id", "province_code", "_skip", "_reason", "_original").rename(
-        {"source_file": "_file"}
-    )
+    raw = rows.drop("batch_id", "province_code", "_original").rename({"source_file": "_file"})
     std = standardise(raw, reference)
     out = std.with_columns(
         pl.format("{}:{}", pl.lit(province_code), pl.col("local_id")).alias("record_key"),

@@ -14,6 +14,7 @@ decoded from TCVN3 is lower case except for Ă Â Ê Ô Ơ Ư Đ; recase names w
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -23,6 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+
+import polars as pl
 
 from pipelines.vntext import (
     TONE_MARKS,
@@ -40,6 +43,7 @@ DETECTED_LABELS = ("utf-8", "utf-8-sig", "utf-16", "cp1258", "tcvn3", "vni", "as
 
 _REPAIR_LABELS = ("tcvn3", "vni", "utf-8")
 _SAMPLE_BYTES = 1 << 16
+_BULK_CHARS = 4096  # texts at least this long are decoded with polars
 _CONTROL_RE = re.compile(rb"[\x00-\x08\x0b\x0e-\x19\x1b-\x1f\x7f]")
 _HIGH_RE = re.compile(rb"[\x80-\xff]")
 _LOST_NBSP_RE = re.compile(rb"([\xc2-\xdf]|[\xe0-\xef][\x80-\xbf]) ")
@@ -102,8 +106,18 @@ def _sequence_decoder(table: dict[str, str]) -> Callable[[str, bool], str]:
     pattern = re.compile("|".join(re.escape(seq) for seq in alternatives) + "|[\\x80-\\xff]")
     lenient = {**_HIGH_FALLBACK, **table}
     strict = {**_STRICT_FALLBACK, **table}
+    # Long texts go through polars' Aho-Corasick replace_many: leftmost-first
+    # with the longest sequences listed first is the same greedy longest match.
+    order = [*alternatives, *(c for c in _HIGH_FALLBACK if c not in table)]
+    replacements = {False: [lenient[c] for c in order], True: [strict[c] for c in order]}
 
     def _decode(s: str, is_strict: bool) -> str:
+        if len(s) >= _BULK_CHARS:
+            return str(
+                pl.Series([s], dtype=pl.String)
+                .str.replace_many(order, replacements[is_strict], leftmost=True)
+                .item()
+            )
         lookup = strict if is_strict else lenient
         return pattern.sub(lambda m: lookup[m.group()], s)
 
@@ -119,11 +133,16 @@ def _tcvn3() -> _Codec:
         encode[ord(letter)] = byte
         # Lowercase rows come first in the table, so a shared byte decodes lowercase.
         decode.setdefault(byte, letter)
-    lenient = str.maketrans({**_HIGH_FALLBACK, **decode})
-    strict = str.maketrans({**_STRICT_FALLBACK, **decode})
+    lenient = {**_HIGH_FALLBACK, **decode}
+    strict = {**_STRICT_FALLBACK, **decode}
+    # One character per byte: a 256-entry charmap decodes at C speed.
+    tables = {
+        False: "".join(lenient.get(chr(b), chr(b)) for b in range(256)),
+        True: "".join(strict.get(chr(b), chr(b)) for b in range(256)),
+    }
 
     def _decode(s: str, is_strict: bool) -> str:
-        return s.translate(strict if is_strict else lenient)
+        return codecs.charmap_decode(s.encode("latin-1"), "strict", tables[is_strict])[0]
 
     return _Codec(encode, _unmapped_pattern(encode), _decode)
 

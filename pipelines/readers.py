@@ -1,19 +1,31 @@
-"""Read one legacy export file into rows of text cells, whatever its format.
+"""Read one legacy export file into frames of text cells, whatever its format.
 
 Readers know formats and encodings, nothing about columns: each returns the
-physical rows of a file (or of each sheet) as lists of strings, with the row
-number a clerk would see (line number, sheet row, DBF record number), and the
-detected encoding. Header detection and value parsing come later.
+physical rows of a file (or of each sheet) as a polars frame of text cells
+``c1``, ``c2``, ... (null where a row has no such cell), with ``_row``, the
+row number a clerk would see (line number, sheet row, DBF record number), and
+``_width``, how many cells the row has. Header detection and value parsing
+come later.
+
+Delimited text is decoded and split into rows with polars, block by block, so
+a very large file is read in bounded memory; a block whose quoting the fast
+path cannot prove it splits exactly (a quoted field spanning lines, a stray
+quote, a lone carriage return) is parsed from there on by Python's ``csv``
+module, which has the last word on RFC 4180.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import itertools
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import polars as pl
 
 from pipelines.legacy_encoding import (
     UndecodableError,
@@ -30,7 +42,19 @@ EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm"})
 DBF_SUFFIXES = frozenset({".dbf"})
 SUPPORTED_SUFFIXES = DELIMITED_SUFFIXES | EXCEL_SUFFIXES | DBF_SUFFIXES
 
+#: Delimited files up to this size are decoded whole (detection sees every byte);
+#: larger ones are decoded block by block, the encoding decided on their start.
+STREAM_ABOVE_BYTES = 64 << 20
+#: Bytes read, decoded and split at a time when streaming a large file.
+BLOCK_BYTES = 16 << 20
+#: Bytes at the start of a streamed file that decide its encoding.
+DETECT_BYTES = 1 << 20
+#: Rows per frame when the Python ``csv`` fallback parses a block.
+FALLBACK_ROWS = 100_000
+
 _DELIMITERS = (",", ";", "\t", "|")
+_LINE_SEPARATOR = "\x1f"  # a separator absent from the text makes each line one field
+_BYTE_CODECS = {"utf-8": "utf-8", "ascii": "utf-8", "utf-8-sig": "utf-8-sig", "utf-16": "utf-16"}
 
 
 class UnreadableFileError(ValueError):
@@ -38,20 +62,36 @@ class UnreadableFileError(ValueError):
 
 
 @dataclass(frozen=True)
-class RawRow:
-    """One physical row: its 1-based number in the file or sheet and its cells."""
-
-    number: int
-    cells: list[str | None]
-
-
-@dataclass(frozen=True)
 class RawTable:
-    """The rows of one file, or of one sheet of a workbook."""
+    """The rows of one file, or of one sheet of a workbook.
+
+    Attributes:
+        sheet: The XLSX sheet name, else None.
+        encoding: The detected encoding label.
+        pieces: Consecutive frames of the table's rows, in file order, each
+            with ``_row`` (Int64), ``_width`` (Int32) and text columns ``c1``..``cN``
+            (pieces may differ in N). An iterator: it can be consumed once, and
+            reading a streamed file goes on while it is consumed, so it may
+            still raise :class:`UnreadableFileError`.
+    """
 
     sheet: str | None
     encoding: str
-    rows: list[RawRow]
+    pieces: Iterator[pl.DataFrame]
+
+
+def cell_columns(frame: pl.DataFrame) -> list[str]:
+    """The text cell columns of a piece (``c1``, ``c2``, ...), in order."""
+    return [c for c in frame.columns if not c.startswith("_")]
+
+
+def row_cells(frame: pl.DataFrame) -> list[list[str | None]]:
+    """The cells of each row of a (small) piece, as the file had them."""
+    names = cell_columns(frame)
+    if not names:
+        return [[] for _ in range(frame.height)]
+    cells = frame.select(names).rows()
+    return [list(row[:width]) for row, width in zip(cells, frame["_width"], strict=True)]
 
 
 def read_file(path: Path) -> list[RawTable]:
@@ -67,10 +107,24 @@ def read_file(path: Path) -> list[RawTable]:
     if path.stat().st_size == 0:
         raise UnreadableFileError("empty file (0 bytes)")
     if suffix in DELIMITED_SUFFIXES:
-        return [_read_delimited(path.read_bytes())]
+        return [_read_delimited(path)]
     if suffix in EXCEL_SUFFIXES:
         return _read_excel(path)
     return [_read_dbf(path)]
+
+
+def _frame(columns: list[list[str | None]], numbers: list[int], widths: list[int]) -> pl.DataFrame:
+    """Build a piece from cell columns, row numbers and row widths."""
+    data: dict[str, pl.Series] = {
+        "_row": pl.Series(numbers, dtype=pl.Int64),
+        "_width": pl.Series(widths, dtype=pl.Int32),
+    }
+    for i, column in enumerate(columns, start=1):
+        data[f"c{i}"] = pl.Series(column, dtype=pl.String)
+    return pl.DataFrame(data)
+
+
+# --- delimited text -------------------------------------------------------------------
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -92,24 +146,180 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
-def _read_delimited(data: bytes) -> RawTable:
+def _read_delimited(path: Path) -> RawTable:
+    encoding, blocks = _text_blocks(path)
+    first = next(blocks, "")
+    if not first.strip() and not any(b.strip() for b in blocks):
+        raise UnreadableFileError("file holds no text")
+    delimiter = _sniff_delimiter(first)
+    return RawTable(
+        sheet=None,
+        encoding=encoding,
+        pieces=_delimited_pieces(itertools.chain([first], blocks), delimiter),
+    )
+
+
+def _text_blocks(path: Path) -> tuple[str, Iterator[str]]:
+    """Detect a text file's encoding; return it and the decoded text in blocks of whole lines."""
+    size = path.stat().st_size
+    if size <= STREAM_ABOVE_BYTES:
+        try:
+            text, encoding = detect_and_decode(path.read_bytes())
+        except UndecodableError as err:
+            raise UnreadableFileError(f"not a text file: {err}") from err
+        return encoding, iter([text])
+    with path.open("rb") as handle:
+        start = handle.read(DETECT_BYTES)
+    cut = start.rfind(b"\n") + 1 or len(start)
     try:
-        text, encoding = detect_and_decode(data)
+        _, encoding = detect_and_decode(start[:cut])
     except UndecodableError as err:
         raise UnreadableFileError(f"not a text file: {err}") from err
-    if not text.strip():
-        raise UnreadableFileError("file holds no text")
-    delimiter = _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"')
-    rows: list[RawRow] = []
-    line = 1
+    return encoding, _stream_blocks(path, encoding)
+
+
+def _stream_blocks(path: Path, encoding: str) -> Iterator[str]:
+    """Decode a large file block by block; every block but the last ends with a newline."""
+    decode: Callable[[bytes, bool], str]
+    if encoding in ("tcvn3", "vni"):
+        font = decode_tcvn3 if encoding == "tcvn3" else decode_vni
+        decode = lambda data, final: font(data)  # noqa: E731 - both fonts are byte-safe at "\n"
+    else:
+        codec = _BYTE_CODECS.get(encoding, encoding)
+        decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        decode = lambda data, final: decoder.decode(data, final)  # noqa: E731
+    carry = ""
+    with path.open("rb") as handle:
+        while True:
+            data = handle.read(BLOCK_BYTES)
+            final = not data
+            text = carry + decode(data, final)
+            cut = len(text) if final else text.rfind("\n") + 1
+            block, carry = text[:cut], text[cut:]
+            if block:
+                yield unicodedata.normalize("NFC", block)
+            if final:
+                return
+
+
+def _delimited_pieces(blocks: Iterator[str], delimiter: str) -> Iterator[pl.DataFrame]:
+    """Split blocks of text into pieces; fall back to Python's csv module when needed."""
+    next_line = 1
+    for block in blocks:
+        piece = _split_block(block, delimiter, next_line)
+        if piece is None:
+            yield from _python_csv_pieces(itertools.chain([block], blocks), delimiter, next_line)
+            return
+        next_line += block.count("\n") + (0 if block.endswith("\n") else 1)
+        if piece.height:
+            yield piece
+
+
+def _split_block(text: str, delimiter: str, first_line: int) -> pl.DataFrame | None:
+    """Split whole lines of delimited text into cells with polars, or None if unsure.
+
+    One physical line must be one record: the block may not hold NUL bytes or a
+    carriage return outside CRLF, and every line holding a quote must be a
+    well-formed RFC 4180 line (whole fields quoted, quotes doubled inside).
+    Then polars' CSV reader gives one row per line, and each line's own width
+    (ragged rows) is counted from its delimiters outside quotes.
+    """
+    if "\x00" in text or _LINE_SEPARATOR in text or text.count("\r") != text.count("\r\n"):
+        return None
     try:
-        for cells in reader:
-            rows.append(RawRow(number=line, cells=[c for c in cells]))
-            line = reader.line_num + 1
-    except csv.Error as err:
-        raise UnreadableFileError(f"broken delimited text at line {line}: {err}") from err
-    return RawTable(sheet=None, encoding=encoding, rows=rows)
+        return _split_lines(text, delimiter, first_line)
+    except pl.exceptions.PolarsError:  # the reader refused the text: let csv decide
+        return None
+
+
+def _split_lines(text: str, delimiter: str, first_line: int) -> pl.DataFrame | None:
+    data = text.encode("utf-8")
+    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    lines = _read_lines(data)
+    if lines.len() != n_lines:
+        return None
+    d = _regex_escape(delimiter)
+    quoted = lines.str.contains('"', literal=True)
+    if quoted.any():
+        field = f'(?:"(?:[^"]|"")*"|[^"{d}]*)'
+        if not lines.filter(quoted).str.contains(f"^{field}(?:{d}{field})*$").all():
+            return None
+        unquoted = lines.str.replace_all('"(?:[^"]|"")*"', "")
+    else:
+        unquoted = lines
+    widths = (
+        pl.when(lines == "").then(0).otherwise(unquoted.str.count_matches(d) + 1).cast(pl.Int32)
+    )
+    frame = pl.DataFrame({"_width": pl.select(widths).to_series()})
+    longest = int(frame.select(pl.col("_width").max().fill_null(0)).item())
+    names = [f"c{i + 1}" for i in range(longest)]
+    if longest:
+        first_width = int(frame["_width"][0])
+        # The reader expects as many fields as the first line has: lead with the widest.
+        widest = (delimiter * (longest - 1) + "\n").encode() if first_width < longest else b""
+        cells = pl.read_csv(
+            widest + data,
+            has_header=False,
+            separator=delimiter,
+            quote_char='"',
+            infer_schema=False,
+            empty_string_is_null=False,
+            new_columns=names,
+        ).slice(1 if widest else 0)
+        if cells.height != n_lines:
+            return None
+        frame = pl.concat([frame, cells], how="horizontal")
+    return frame.select(
+        (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("_row"),
+        "_width",
+        *(pl.when(pl.col("_width") > i).then(pl.col(c)).alias(c) for i, c in enumerate(names)),
+    )
+
+
+def _read_lines(data: bytes) -> pl.Series:
+    """The lines of UTF-8 text (CRLF or LF), read by polars' CSV reader without quoting."""
+    return pl.read_csv(
+        data,
+        has_header=False,
+        separator=_LINE_SEPARATOR,
+        quote_char=None,
+        infer_schema=False,
+        empty_string_is_null=False,
+        new_columns=["line"],
+    ).to_series()
+
+
+def _regex_escape(char: str) -> str:
+    return "\\t" if char == "\t" else "\\" + char
+
+
+def _python_csv_pieces(
+    blocks: Iterable[str], delimiter: str, first_line: int
+) -> Iterator[pl.DataFrame]:
+    """Parse the rest of a file with Python's csv module, in pieces of FALLBACK_ROWS rows."""
+    lines = (line for block in blocks for line in io.StringIO(block, newline=""))
+    reader = csv.reader(lines, delimiter=delimiter, quotechar='"')
+    line = first_line
+    while True:
+        rows: list[list[str]] = []
+        numbers: list[int] = []
+        try:
+            for cells in reader:
+                rows.append(cells)
+                numbers.append(line)
+                line = first_line + reader.line_num
+                if len(rows) >= FALLBACK_ROWS:
+                    break
+        except csv.Error as err:
+            raise UnreadableFileError(f"broken delimited text at line {line}: {err}") from err
+        if not rows:
+            return
+        widths = [len(r) for r in rows]
+        columns = [list(c) for c in itertools.zip_longest(*rows)] if max(widths) else []
+        yield _frame(columns, numbers, widths)
+
+
+# --- XLSX -----------------------------------------------------------------------------
 
 
 def _read_excel(path: Path) -> list[RawTable]:
@@ -126,7 +336,7 @@ def _read_excel(path: Path) -> list[RawTable]:
     tables = []
     for name, sheet in sheets:
         frame = sheet.to_polars()
-        cells = [frame.get_column(c).to_list() for c in frame.columns]
+        cells: list[list[str | None]] = [frame.get_column(c).to_list() for c in frame.columns]
         # A sheet is usually typed in one font: decide on all its text first,
         # then column by column for sheets that mix fonts.
         legacy = detect_legacy_strings([v for col in cells for v in col if v])
@@ -140,14 +350,21 @@ def _read_excel(path: Path) -> list[RawTable]:
             ]
             found = {lab for lab in labels if lab}
         encoding = "+".join(["xlsx", *sorted(found)])
-        rows = [RawRow(number=i + 1, cells=[col[i] for col in cells]) for i in range(frame.height)]
-        tables.append(RawTable(sheet=name, encoding=encoding, rows=rows))
+        piece = _frame(cells, list(range(1, frame.height + 1)), [len(cells)] * frame.height)
+        tables.append(RawTable(sheet=name, encoding=encoding, pieces=iter([piece])))
     return tables
 
 
 def _repair(values: list[str | None], encoding: str) -> list[str | None]:
-    """Convert cells typed with a TCVN3/VNI font (read as cp1252 mojibake) to Unicode."""
-    return [repair_text(v, encoding=encoding) if v else v for v in values]
+    """Convert cells typed with a TCVN3/VNI font (read as cp1252 mojibake) to Unicode.
+
+    Each distinct value is repaired once.
+    """
+    repaired = {v: repair_text(v, encoding=encoding) for v in set(values) if v}
+    return [repaired[v] if v else v for v in values]
+
+
+# --- DBF ------------------------------------------------------------------------------
 
 
 def _read_dbf(path: Path) -> RawTable:
@@ -165,13 +382,18 @@ def _read_dbf(path: Path) -> RawTable:
     except UndecodableError as err:
         raise UnreadableFileError(f"DBF text is not in a known encoding: {err}") from err
     decode = _byte_decoder(encoding)
+    columns: list[list[str | None]] = []
+    for values in zip(*records, strict=True) if records else [[] for _ in names]:
+        distinct = {v: decode(v).strip() for v in set(values) if v}
+        columns.append([distinct[v] if v else None for v in values])
     # The field descriptors act as the header (row 0); records are numbered from 1.
-    rows = [RawRow(number=0, cells=list(names))]
-    rows.extend(
-        RawRow(number=i + 1, cells=[decode(v).strip() if v else None for v in rec])
-        for i, rec in enumerate(records)
+    columns = [[name, *col] for name, col in zip(names, columns, strict=True)]
+    n = len(records)
+    return RawTable(
+        sheet=None,
+        encoding=encoding,
+        pieces=iter([_frame(columns, list(range(n + 1)), [len(names)] * (n + 1))]),
     )
-    return RawTable(sheet=None, encoding=encoding, rows=rows)
 
 
 def _byte_decoder(encoding: str) -> Callable[[bytes], str]:
@@ -181,10 +403,3 @@ def _byte_decoder(encoding: str) -> Callable[[bytes], str]:
         return decode_vni
     codec = {"utf-8-sig": "utf-8", "utf-16": "utf-16", "ascii": "utf-8"}.get(encoding, encoding)
     return lambda b: unicodedata.normalize("NFC", b.decode(codec, errors="replace"))
-
-
-def iter_rows(tables: list[RawTable]) -> Iterator[tuple[RawTable, RawRow]]:
-    """Yield every physical row of every table, in file order."""
-    for table in tables:
-        for row in table.rows:
-            yield table, row

@@ -46,6 +46,11 @@ _SEX_CODES = {
     "gai": "F",
 }
 _NAME_JUNK = re.compile(r"[^\w\s'-]|\d|_")
+# The characters Python's str.split() splits on, as a Rust regex class.
+_PY_SPACE = (
+    r"[\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\x{1680}\x{2000}-\x{200a}"
+    r"\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+"
+)
 
 
 def map_distinct(column: pl.Series, fn: Callable[[str], str | None]) -> pl.Series:
@@ -55,11 +60,48 @@ def map_distinct(column: pl.Series, fn: Callable[[str], str | None]) -> pl.Serie
     return column.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
+def map_words(column: pl.Series, fn: Callable[[str], str], ascii_too: bool = True) -> pl.Series:
+    """Apply ``fn`` to each whitespace-separated word of NFC text, rejoined by single spaces.
+
+    Each distinct word is mapped once, so the Python work grows with the
+    vocabulary, not with the rows. Words ``fn`` maps to nothing are dropped,
+    and a value left with no words becomes null. For a word-wise ``fn`` (the
+    result for a text is the join of the results for its words, as for
+    :func:`clean_name` and :func:`pipelines.vntext.normalize`) this equals
+    ``fn`` applied to the whole NFC value.
+
+    Args:
+        column: Text values.
+        fn: The word mapping.
+        ascii_too: Map ASCII words too; when False they are kept as they are
+            (right for ``normalize``, which only moves tone marks).
+    """
+    words = (
+        column.str.normalize("NFC")
+        .str.replace_all(_PY_SPACE, " ")
+        .str.strip_chars(" ")
+        .str.split(" ")
+    )
+    vocabulary = words.explode().drop_nulls().unique()
+    if not ascii_too:
+        vocabulary = vocabulary.filter(~vocabulary.str.contains(r"^[\x00-\x7f]*$"))
+    mapping = {w: fn(w) for w in vocabulary.to_list() if w}
+    mapped = words.list.eval(
+        pl.element().replace(mapping).filter(pl.element() != ""), parallel=False
+    ).list.join(" ")
+    return mapped.replace("", None)
+
+
 def clean_name(text: str) -> str | None:
     """Normalise a person's name: NFC, one tone convention, Title Case, single spaces."""
     cleaned = _NAME_JUNK.sub(" ", normalize(text))
     cleaned = " ".join(cleaned.split())
     return title_name(cleaned) if cleaned else None
+
+
+def _clean_word(word: str) -> str:
+    """:func:`clean_name` of one word ("" when nothing is left)."""
+    return clean_name(word) or ""
 
 
 def sex_code(text: str) -> str | None:
@@ -175,19 +217,17 @@ def standardise(raw: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
             "address"
         ),
     )
-    mapped = {
-        "full_name": clean_name,
-        "other_name": clean_name,
-        "father_name": clean_name,
-        "mother_name": clean_name,
-        "sex": sex_code,
-        "ethnicity": ethnicity,
-        "address": normalize,
-        **{field: normalize for field in _TEXT_FIELDS},
-    }
+    # other_name is normalised with the text fields, not cleaned as a name.
+    names = ("full_name", "father_name", "mother_name")
     f = f.with_columns(
         pl.col("sex").alias("_sex_text"),
-        *(map_distinct(f.get_column(c), fn).alias(c) for c, fn in mapped.items()),
+        *(map_words(f.get_column(c), _clean_word).alias(c) for c in names),
+        *(
+            map_words(f.get_column(c), normalize, ascii_too=False).alias(c)
+            for c in ("address", *_TEXT_FIELDS)
+        ),
+        map_distinct(f.get_column("sex"), sex_code).alias("sex"),
+        map_distinct(f.get_column("ethnicity"), ethnicity).alias("ethnicity"),
     )
     f = f.with_columns(
         map_distinct(f.get_column("birth_place"), province_code).alias("birth_province_code")
