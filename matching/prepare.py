@@ -63,6 +63,8 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         columns: ``<name>__fold`` for the name and address fields,
         ``given_name__tone`` (lower case, tone marks kept), ``given_name__phon``,
         ``family_name__variant``, ``family_name__phon``,
+        ``given_name__initial``, ``family_name__initial``, ``full_name__fold``,
+        ``date_of_birth__unordered`` (year, then day and month in either order),
         ``household_id__key`` (province and household), ``id_number__tail``
         (length and last six digits) and ``id_number__head`` (the rest),
         ``date_of_birth__full`` (the date only when known to the day and not a
@@ -128,6 +130,24 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
                 .str.strip_chars()
             ),
             given_name__phon=phonetic_expr(pl.col("given_name__fold")),
+            given_name__initial=pl.col("given_name__fold").str.head(1),
+            family_name__initial=pl.col("family_name__fold").str.head(1),
+            full_name__fold=name_fold_expr(
+                pl.coalesce(
+                    "full_name",
+                    pl.concat_str(
+                        "family_name", "middle_name", "given_name", separator=" ", ignore_nulls=True
+                    ),
+                )
+            ),
+            date_of_birth__unordered=pl.when(pl.col("dob_precision") == "day").then(
+                pl.format(
+                    "{}-{}-{}",
+                    "birth_year",
+                    pl.min_horizontal("birth_month", "birth_day"),
+                    pl.max_horizontal("birth_month", "birth_day"),
+                )
+            ),
             family_name__variant=family_variant_expr(pl.col("family_name__fold")),
             family_name__phon=phonetic_expr(pl.col("family_name__fold")),
             date_of_birth__full=pl.when(

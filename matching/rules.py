@@ -150,30 +150,55 @@ def household_names_rule() -> PairRule:
 
 
 def household_dates_rule() -> PairRule:
-    """Same household, two real birth dates that differ (not a day-month swap), no shared ID.
+    """Same household, birth dates that differ, no shared ID: two members of it.
 
-    Two records of one household with different dates known to the day are
-    two members of it (siblings, even with the same name), never one person:
-    a clerk's double entry or a re-sent record keeps the household, and its
+    Dates differ when both are real (known to the day, not 01/01) and differ
+    other than by a day-month swap, or when the years are two or more apart.
+    Such records of one household are two of its members (siblings even with
+    the same name, a father and a son named alike), never one person: a
+    clerk's double entry or a re-sent record keeps the household, and its
     date loses precision or swaps day and month, but does not change.
     """
     both_real = _l("date_of_birth__full").is_not_null() & _r("date_of_birth__full").is_not_null()
-    swapped = (_l("birth_day") == _r("birth_month")) & (_l("birth_month") == _r("birth_day"))
+    swapped = (
+        _eq("birth_year")
+        & (_l("birth_day") == _r("birth_month"))
+        & (_l("birth_month") == _r("birth_day"))
+    )
+    real_dates_differ = both_real & _differ("date_of_birth__full") & ~swapped.fill_null(False)
+    years_apart = ((_l("birth_year") - _r("birth_year")).abs() >= 2).fill_null(False)
     return PairRule(
         name="household_dates",
         effect="cannot_link",
         columns=(
             "household_id__key",
             "date_of_birth__full",
+            "birth_year",
             "birth_day",
             "birth_month",
             "id_number",
         ),
-        when=_eq("household_id__key")
-        & both_real
-        & _differ("date_of_birth__full")
-        & ~swapped.fill_null(False)
-        & ~_eq("id_number"),
+        when=_eq("household_id__key") & (real_dates_differ | years_apart) & ~_eq("id_number"),
+    )
+
+
+def parent_of_rule() -> PairRule:
+    """One record names the other as its father or mother: a parent and a child.
+
+    A son often bears his father's name; the child's record then lists that
+    name as its father's (folded full names compared).
+    """
+    names_parent = (
+        (_l("father_name__fold") == _r("full_name__fold"))
+        | (_l("mother_name__fold") == _r("full_name__fold"))
+        | (_r("father_name__fold") == _l("full_name__fold"))
+        | (_r("mother_name__fold") == _l("full_name__fold"))
+    )
+    return PairRule(
+        name="parent_of",
+        effect="cannot_link",
+        columns=("father_name__fold", "mother_name__fold", "full_name__fold", "id_number"),
+        when=names_parent.fill_null(False) & ~_eq("id_number"),
     )
 
 
@@ -194,6 +219,7 @@ def default_rules() -> tuple[PairRule, ...]:
         twins_elsewhere_rule(),
         household_names_rule(),
         household_dates_rule(),
+        parent_of_rule(),
         sex_conflict_rule(),
     )
 

@@ -43,13 +43,17 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
         ("family_name__fold", "given_name__fold", "birth_year"),
         split_keys=("birth_month",),
     ),
+    BlockingRule("given_phonetic_dob", ("given_name__phon", "date_of_birth__unordered")),
+    BlockingRule("family_variant_dob", ("family_name__variant", "date_of_birth__unordered")),
     BlockingRule(
-        "given_phonetic_dob",
-        ("given_name__phon", "birth_year", "birth_month", "birth_day"),
+        "family_year_initial",
+        ("family_name__variant", "birth_year", "given_name__initial"),
+        split_keys=("sex",),
     ),
     BlockingRule(
-        "family_variant_dob",
-        ("family_name__variant", "birth_year", "birth_month", "birth_day"),
+        "given_year_initial",
+        ("given_name__fold", "birth_year", "family_name__initial"),
+        split_keys=("sex",),
     ),
     BlockingRule("id_number", ("id_number",)),
     BlockingRule(

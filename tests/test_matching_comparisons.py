@@ -118,7 +118,7 @@ def test_date_of_birth_levels() -> None:
             (_dob(1970, 5, 12), _dob(1970, 12, 5)),  # day and month swapped
             (_dob(1970, 5, 12), _dob(1970)),  # one side year only
             (_dob(1970, 5, 12), _dob(1970, 5)),  # one side month only
-            (_dob(1970, 5, 12), _dob(1970, 6)),  # months contradict
+            (_dob(1970, 5, 12), _dob(1970, 6)),  # months contradict, one side partial
             (_dob(1970, 5, 12), placeholder),  # 01/01 placeholder
             (placeholder, placeholder),  # equal placeholders are not an exact date
             (_dob(1970, 5, 12), _dob(1970, 5, 21)),  # two real dates that differ
@@ -135,8 +135,8 @@ def test_date_of_birth_levels() -> None:
         "year_within_1",
         "same_year_placeholder",
         "same_year_placeholder",
-        "else",
-        "else",
+        "dates_differ",
+        "dates_differ",
         "year_within_1",
         "else",
         "null",
