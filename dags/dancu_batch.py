@@ -7,15 +7,22 @@ folder `inbox/<batch>`:
 1. **plan**: list the province folders (unknown folders are rejected into quarantine);
 2. **ingest**: one mapped task per province folder: read, standardise and stage as Parquet;
 3. **validate_staged**: Great Expectations on the staged records (fails loudly);
-4. **match**: blocking, comparisons, Fellegi-Sunter scores, clusters, against everyone registered;
-5. **load**: update the PIN register and write `registry.duckdb` in one transaction;
+4. **match**: the batch's new or changed records against themselves and everyone
+   registered (blocking, comparisons, Fellegi-Sunter scores, clusters, reviewers' decisions);
+5. **load**: update the persons the batch touched and their PINs, and write
+   `registry.duckdb` in one transaction;
 6. **quality**: Great Expectations on the registry and the HTML report.
 
 Params: `inbox` (folder holding batch folders), `batch` (the batch folder name),
 `warehouse` (where `registry.duckdb` and `report.html` live). A batch already
 loaded with exactly the same files is skipped (nothing changes). Runs of this DAG
-are serialised (`max_active_runs=1`): batches must load in order. Every task
-overwrites its own outputs, so a retry is safe.
+are serialised (`max_active_runs=1`): batches must load in order. The
+`dancu_inbox` DAG triggers a run for each new batch that arrives; a run can also
+be triggered by hand with the params.
+
+Retries are safe: every task overwrites its own outputs; `load` is one DuckDB
+transaction, and once it has committed, a retried `load` finds the batch's
+records already registered unchanged and changes nothing.
 """
 
 from __future__ import annotations
@@ -70,7 +77,7 @@ def dancu_batch() -> None:
         staging = Path(params["warehouse"]) / "staging"
         return ingest_province(batch_dir, province, staging).to_dict()
 
-    @task
+    @task(retries=1, retry_delay=dt.timedelta(seconds=10))
     def validate_staged(
         summaries: list[dict[str, Any]], params: dict[str, Any] | None = None
     ) -> int:
@@ -82,14 +89,14 @@ def dancu_batch() -> None:
         validate_records(records).raise_for_failures()
         return records.height
 
-    @task
+    @task(retries=2, retry_delay=dt.timedelta(seconds=30))
     def match(staged: int, params: dict[str, Any] | None = None) -> dict[str, Any]:
         from pipelines.run import RunSettings, match_batch
 
         assert params is not None
         return match_batch(Path(params["warehouse"]), params["batch"], RunSettings())
 
-    @task(outlets=[REGISTRY])
+    @task(outlets=[REGISTRY], retries=2, retry_delay=dt.timedelta(seconds=30))
     def load(matched: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
         from pipelines.run import RunSettings, register_and_load
 
@@ -97,7 +104,7 @@ def dancu_batch() -> None:
         started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         return register_and_load(Path(params["warehouse"]), params["batch"], RunSettings(), started)
 
-    @task
+    @task(retries=1, retry_delay=dt.timedelta(seconds=10))
     def quality(loaded: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
         from pipelines.run import check_quality
 

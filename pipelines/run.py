@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,32 @@ def batch_is_loaded(batch_dir: Path, warehouse: Path) -> bool:
             [batch_dir.name],
         ).fetchall()
     return bool(found) and found[0][0] == batch_fingerprint(batch_dir)
+
+
+def next_batch_to_load(
+    inbox: Path, warehouse: Path, settle_seconds: float, now: float | None = None
+) -> tuple[Path, str] | None:
+    """The oldest batch of ``inbox`` not loaded with its current files, and its fingerprint.
+
+    Batches load in order, so only the oldest one is returned; None when all
+    are loaded, or when the oldest is still arriving (a file changed less than
+    ``settle_seconds`` ago): a later call picks it up.
+    """
+    now = time.time() if now is None else now
+    for batch in batch_folders(inbox):
+        fingerprint = batch_fingerprint(batch)
+        registry = warehouse / REGISTRY_FILE
+        if registry.exists():
+            with connect(registry, read_only=True) as con:
+                loaded = con.execute(
+                    "SELECT count(*) FROM run WHERE batch_id = ? AND batch_fingerprint = ?",
+                    [batch.name, fingerprint],
+                ).fetchall()[0][0]
+            if loaded:
+                continue
+        newest = max((p.stat().st_mtime for p in batch.rglob("*")), default=0.0)
+        return (batch, fingerprint) if now - newest >= settle_seconds else None
+    return None
 
 
 def plan_batch(batch_dir: Path, warehouse: Path) -> list[str]:
