@@ -147,7 +147,13 @@ def update_register(
     )
     golden = golden_records(records.join(assigned, on="record_key", how="inner"))
     prior = previous.persons.select("person_id", pin_before="pin")
-    golden = golden.join(prior, on="person_id", how="left")
+    # The part split off a PIN holder inherits the PIN's sex and year as evidence.
+    came_from = {str(e[3]): e[2] for e in splits}
+    golden = golden.join(prior, on="person_id", how="left").with_columns(
+        pl.col("person_id")
+        .replace_strict(came_from, default=None, return_dtype=pl.String)
+        .alias("evidence_pin")
+    )
     persons, events, serials = _issue_pins(golden, previous.serials_issued, key)
     issued = {e[1]: e[3] for e in events if e[0] == "issued"}
     by_person = {person: pin for pin, person in issued.items()}
@@ -261,7 +267,8 @@ def _issue_pins(
     """Keep, cancel or issue each person's PIN; mark persons with no sex or year pending."""
     # A PIN is evidence too: when the records no longer state the sex or the
     # year (a re-sent record lost them), the values the PIN encodes stand.
-    pin_digit = pl.col("pin_before").str.slice(3, 1).cast(pl.Int32)
+    evidence = pl.coalesce("pin_before", "evidence_pin")
+    pin_digit = evidence.str.slice(3, 1).cast(pl.Int32)
     golden = golden.with_columns(
         pl.coalesce(
             "sex",
@@ -273,7 +280,7 @@ def _issue_pins(
         pl.coalesce(
             "birth_year",
             (
-                (pin_digit // 2 + 19) * 100 + pl.col("pin_before").str.slice(4, 2).cast(pl.Int32)
+                (pin_digit // 2 + 19) * 100 + evidence.str.slice(4, 2).cast(pl.Int32)
             ).cast(pl.Int32),
         ).alias("birth_year"),
     )
@@ -349,4 +356,4 @@ def _issue_pins(
         pl.lit(None, dtype=pl.String).alias("merged_into_pin"),
         pl.when(pl.col("pin").is_null()).then(pl.col("pending_reason")).alias("pending_reason"),
     )
-    return persons.drop("_prefix", "pin_before"), final, serials
+    return persons.drop("_prefix", "pin_before", "evidence_pin"), final, serials

@@ -117,6 +117,18 @@ def test_a_split_keeps_the_pin_with_the_larger_part() -> None:
     assert (event["pin"], event["other_pin"]) == (new_pin, pin)
 
 
+def test_a_part_split_off_without_sex_or_year_takes_them_from_the_pin_it_left() -> None:
+    records = _records([_person("a"), _person("b"), _person("c", sex=None, year=None)])
+    first = update_register(
+        records, _clusters([["a", "b", "c"]]), PreviousRegister.empty(), "b1", KEY
+    )
+    pin = _pin_of(first, "001:a")
+    split = update_register(records, _clusters([["a", "b"], ["c"]]), _previous(first), "b2", KEY)
+    new_pin = _pin_of(split, "001:c")
+    assert new_pin is not None and new_pin != pin
+    assert decode_prefix(new_pin)[1:] == decode_prefix(pin)[1:] == ("M", 1970)
+
+
 def test_a_corrected_sex_cancels_the_pin_and_issues_a_new_one() -> None:
     first_records = _records([_person("a", sex="M")])
     first = update_register(first_records, _clusters([["a"]]), PreviousRegister.empty(), "b1", KEY)
