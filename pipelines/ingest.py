@@ -380,13 +380,19 @@ def _split_duplicate_ids(
     """Keep the first row of each local_id in the province; quarantine the repeats."""
     if not rows.height:
         return rows, _empty_quarantine()
-    rows = rows.with_columns(
-        pl.format("{}:{}", pl.col("source_file"), pl.col("_row")).alias("_where")
-    ).with_columns(
-        pl.col("_where").first().over("local_id", order_by=pl.int_range(pl.len())).alias("_first"),
-        (pl.int_range(pl.len()).over("local_id") > 0).alias("_repeat"),
+    # Only rows whose local_id occurs more than once need the window work.
+    rows = rows.with_columns(pl.col("local_id").is_duplicated().alias("_shared"))
+    shared = (
+        rows.with_row_index("_i")
+        .filter(pl.col("_shared"))
+        .with_columns(pl.format("{}:{}", pl.col("source_file"), pl.col("_row")).alias("_where"))
+        .with_columns(
+            pl.col("_where").first().over("local_id", order_by="_i").alias("_first"),
+            (pl.int_range(pl.len()).over("local_id", order_by="_i") > 0).alias("_repeat"),
+        )
+        .filter(pl.col("_repeat"))
     )
-    repeats = rows.filter(pl.col("_repeat")).select(
+    repeats = shared.select(
         "batch_id",
         "province_code",
         "source_file",
@@ -397,7 +403,8 @@ def _split_duplicate_ids(
         ).alias("reason"),
         pl.col("_original").alias("original_text"),
     )
-    return rows.filter(~pl.col("_repeat")).drop("_where", "_first", "_repeat"), repeats
+    kept = rows.with_row_index("_i").filter(~pl.col("_i").is_in(shared["_i"].implode()))
+    return kept.drop("_i", "_shared"), repeats
 
 
 def _finish_records(

@@ -353,6 +353,19 @@ def _repair_candidates(raw: bytes, strict: bool) -> dict[str, str]:
     return candidates
 
 
+def _repair_candidate(raw: bytes, label: str, default: str) -> str:
+    """The one repair candidate ``_repair_candidates(raw, False)`` gives for ``label``."""
+    if label == "tcvn3":
+        return _LOST_U_RE.sub(r"ư\1", _decode_legacy(raw, "tcvn3", False))
+    if label == "vni":
+        return _decode_legacy(raw, "vni", False)
+    try:
+        utf8 = _LOST_NBSP_RE.sub(b"\\1\xa0", raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return default
+    return unicodedata.normalize("NFC", utf8)
+
+
 def _repair_label(as_is: str, raw: bytes) -> str | None:
     """Choose the legacy encoding that explains mojibake, or None if the text reads fine."""
     baseline = vietnamese_evidence(as_is)
@@ -379,7 +392,8 @@ def detect_legacy_strings(values: Iterable[str]) -> str | None:
         ``"tcvn3"`` or ``"vni"`` (font-encoded bytes read as Windows-1252),
         ``"utf-8"`` (UTF-8 bytes read as Windows-1252), or None.
     """
-    cells = [unicodedata.normalize("NFC", v) for v in values]
+    # Distinct values only (first occurrences, in order): the evidence is the same.
+    cells = [unicodedata.normalize("NFC", v) for v in dict.fromkeys(values) if not v.isascii()]
     raw = {v: b for v in cells if (b := _cell_bytes(v)) is not None and not b.isascii()}
     if not raw:
         return None
@@ -416,4 +430,6 @@ def repair_text(text: str, encoding: str | None = None) -> str:
     label = encoding or _repair_label(nfc, raw)
     if label is None:
         return nfc
+    if encoding is not None:
+        return _repair_candidate(raw, encoding, nfc)
     return _repair_candidates(raw, False).get(label, nfc)

@@ -63,7 +63,8 @@ def map_distinct(column: pl.Series, fn: Callable[[str], str | None]) -> pl.Serie
 def map_words(column: pl.Series, fn: Callable[[str], str], ascii_too: bool = True) -> pl.Series:
     """Apply ``fn`` to each whitespace-separated word of NFC text, rejoined by single spaces.
 
-    Each distinct word is mapped once, so the Python work grows with the
+    Each distinct value is split once and each distinct word mapped once, so
+    the work grows with the variety of values and the Python work with the
     vocabulary, not with the rows. Words ``fn`` maps to nothing are dropped,
     and a value left with no words becomes null. For a word-wise ``fn`` (the
     result for a text is the join of the results for its words, as for
@@ -76,20 +77,30 @@ def map_words(column: pl.Series, fn: Callable[[str], str], ascii_too: bool = Tru
         ascii_too: Map ASCII words too; when False they are kept as they are
             (right for ``normalize``, which only moves tone marks).
     """
+    values = column.drop_nulls().unique(maintain_order=True)
+    if not ascii_too:
+        # ASCII text has no tone to move: it only needs its spaces tidied.
+        plain = values.filter(values.str.contains(r"^[\x00-\x7f]*$"))
+        values = values.filter(~values.is_in(plain.implode()))
+        tidy = plain.str.replace_all(_PY_SPACE, " ").str.strip_chars(" ").replace("", None)
     words = (
-        column.str.normalize("NFC")
+        values.str.normalize("NFC")
         .str.replace_all(_PY_SPACE, " ")
         .str.strip_chars(" ")
         .str.split(" ")
     )
-    vocabulary = words.explode().drop_nulls().unique()
+    vocabulary = words.explode().drop_nulls().unique(maintain_order=True)
     if not ascii_too:
         vocabulary = vocabulary.filter(~vocabulary.str.contains(r"^[\x00-\x7f]*$"))
     mapping = {w: fn(w) for w in vocabulary.to_list() if w}
-    mapped = words.list.eval(
-        pl.element().replace(mapping).filter(pl.element() != ""), parallel=False
-    ).list.join(" ")
-    return mapped.replace("", None)
+    mapped = (
+        words.list.eval(pl.element().replace(mapping).filter(pl.element() != ""))
+        .list.join(" ")
+        .replace("", None)
+    )
+    if not ascii_too:
+        values, mapped = pl.concat([plain, values]), pl.concat([tidy, mapped])
+    return column.replace_strict(values, mapped, default=None, return_dtype=pl.String)
 
 
 def clean_name(text: str) -> str | None:
@@ -232,7 +243,7 @@ def standardise(raw: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
     f = f.with_columns(
         map_distinct(f.get_column("birth_place"), province_code).alias("birth_province_code")
     )
-    full_date = parse_dates(f.get_column("date_of_birth"), reference)
+    full_date = _per_distinct(f.get_column("date_of_birth"), lambda t: parse_dates(t, reference))
     split_date = parse_date_parts(
         f.get_column("birth_day"),
         f.get_column("birth_month"),
@@ -251,7 +262,9 @@ def standardise(raw: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
         pl.when("use_full").then(pl.col(c)).otherwise(pl.col(f"split_{c}")).alias(c)
         for c in full_date.columns
     )
-    registered = parse_dates(f.get_column("registered_on"), reference).get_column("date_of_birth")
+    registered = _per_distinct(
+        f.get_column("registered_on"), lambda t: parse_dates(t, reference)
+    ).get_column("date_of_birth")
     f = f.with_columns(
         registered.alias("registered_on"),
         pl.col("id_number").str.replace_all(r"\D", "").replace("", None).alias("id_number"),
@@ -277,6 +290,16 @@ def standardise(raw: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
     )
     person = [c for c in RECORD_SCHEMA if c in f.columns and not c.startswith("_")]
     return f.select(*lineage, *person)
+
+
+def _per_distinct(column: pl.Series, parse: Callable[[pl.Series], pl.DataFrame]) -> pl.DataFrame:
+    """Run a row-wise parse once per distinct value and give each row its value's result."""
+    values = column.unique(maintain_order=True)
+    parsed = parse(values).with_columns(values.alias("_value"))
+    looked_up = pl.DataFrame({"_value": column}).join(
+        parsed, on="_value", how="left", nulls_equal=True, maintain_order="left"
+    )
+    return looked_up.drop("_value")
 
 
 def _extras_json(extras: list[str]) -> pl.Expr:
