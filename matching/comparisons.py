@@ -69,6 +69,7 @@ class Comparison:
         tf_column: Prepared column whose value frequency adjusts the weight
             of the ``tf_levels`` (term-frequency adjustment), or None.
         tf_levels: Labels of the levels at which both sides share that value.
+        tf_minimum: Smallest share used (None: ``MatchSettings.tf_minimum``).
     """
 
     name: str
@@ -79,6 +80,7 @@ class Comparison:
     similarities: tuple[Similarity, ...] = ()
     tf_column: str | None = None
     tf_levels: tuple[str, ...] = ()
+    tf_minimum: float | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -134,8 +136,9 @@ def given_name_comparison() -> Comparison:
     ``exact`` compares the lower-case name with its tone marks; ``folded``
     agrees without them where a side has none; ``tones_differ`` agrees folded
     though both sides are marked differently (Hùng and Hưng: two names). A
-    typo leaves the name one edit away however short it is, so ``else``
-    means another name: among records of one person that is rare.
+    typo leaves the name one edit away however short it is, and keeps its
+    first letter, so ``else`` means another name: among records of one
+    person that is rare.
     """
     jw = Similarity("given_name__fold", "jaro_winkler")
     osa = Similarity("given_name__fold", "osa")
@@ -151,7 +154,11 @@ def given_name_comparison() -> Comparison:
             Level("folded", _eq("given_name__fold") & ~(marked_l & marked_r)),
             Level("tones_differ", _eq("given_name__fold")),
             Level("phonetic", _eq("given_name__phon")),
-            Level("one_edit", pl.col(osa.name) <= 1),
+            Level(
+                "one_edit",
+                (pl.col(osa.name) <= 1)
+                & (_l("given_name__fold").str.head(1) == _r("given_name__fold").str.head(1)),
+            ),
             Level("jaro_winkler_0.92", _at_least(jw, 0.92)),
         ),
         similarities=(jw, osa),

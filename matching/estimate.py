@@ -385,7 +385,7 @@ def fit_model(
                 tuple(float(x) for x in u_c),
                 tuple(src),
                 comp.tf_level_values if comp.tf_column else (),
-                settings.tf_minimum,
+                comp.tf_minimum if comp.tf_minimum is not None else settings.tf_minimum,
             )
             for comp, m_c, u_c, src in zip(comps, m_final, u, sources, strict=True)
         ),

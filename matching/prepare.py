@@ -65,7 +65,9 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         ``family_name__variant``, ``family_name__phon``,
         ``given_name__initial``, ``family_name__initial``, ``full_name__fold``,
         ``date_of_birth__unordered`` (year, then day and month in either order),
-        ``household_id__key`` (province and household), ``id_number__tail``
+        ``household_id__key`` (province and household number, else province
+        and address), ``name_marked`` (the name is written with diacritics),
+        ``id_number__tail``
         (length and last six digits) and ``id_number__head`` (the rest),
         ``date_of_birth__full`` (the date only when known to the day and not a
         01/01 placeholder) and ``dob_precision`` filled in when null.
@@ -107,9 +109,15 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
             # A 12-digit CCCD spells the birth province and the sex: use them where missing.
             birth_province_code=pl.coalesce("birth_province_code", cccd_province),
             sex=pl.coalesce("sex", cccd_sex),
-            household_id__key=pl.when(pl.col("household_id").str.len_chars() > 0).then(
-                pl.concat_str("province_code", "household_id", separator=":")
-            ),
+            # A system without household numbers still gives the address of the house.
+            household_id__key=pl.when(pl.col("household_id").str.len_chars() > 0)
+            .then(pl.concat_str("province_code", "household_id", separator=":"))
+            .otherwise(pl.concat_str("province_code", "address__fold", separator=":@")),
+            name_marked=pl.concat_str(
+                "full_name", "family_name", "middle_name", "given_name", ignore_nulls=True
+            )
+            .str.contains(r"[^\x00-\x7F]")
+            .fill_null(False),
             id_number__tail=pl.when(pl.col("id_number").str.len_chars() >= 9).then(
                 pl.concat_str(
                     pl.col("id_number").str.len_chars().cast(pl.String),

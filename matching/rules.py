@@ -57,32 +57,40 @@ def _differ(column: str) -> pl.Expr:
 _GIVEN_JW = Similarity("given_name__fold", "jaro_winkler")
 _GIVEN_OSA = Similarity("given_name__fold", "osa")
 _TONED_OSA = Similarity("given_name__tone", "osa")
-_GIVEN_COLUMNS = ("given_name__fold", "given_name__phon", "given_name__tone")
+_GIVEN_COLUMNS = ("given_name__fold", "given_name__phon", "given_name__tone", "name_marked")
 _GIVEN_SIMILARITIES = (_GIVEN_JW, _GIVEN_OSA, _TONED_OSA)
 
 
 def _clearly_different_given() -> pl.Expr:
-    """Given names more than one typo apart: another name, not a slip.
+    """Given names that are two names, not one name and a slip.
 
-    With tone marks on both sides they are compared as written (Tuấn and
-    Toàn, two edits apart, are two names though folded they are one edit
-    apart); otherwise folded, and then they must also differ in sound
-    (a regional spelling is not another name).
+    When both records are written with diacritics the names are compared as
+    written: more than one edit apart is another name (Trường and Trung, two
+    edits, fold to one edit apart; Tuấn and Toàn likewise). Otherwise
+    folded: another first letter (a typo keeps the initial: Huy and Duy), or
+    more than one edit apart and not alike by Jaro-Winkler; and in both
+    cases they must also differ in sound (a regional spelling is one name).
     """
-    marked_l = _l("given_name__tone") != _l("given_name__fold")
-    marked_r = _r("given_name__tone") != _r("given_name__fold")
-    as_written = marked_l & marked_r & (pl.col(_TONED_OSA.name) > 1)
-    folded = (
-        _differ("given_name__fold")
+    as_written = _l("name_marked") & _r("name_marked") & (pl.col(_TONED_OSA.name) > 1)
+    initial_differs = _l("given_name__fold").str.head(1) != _r("given_name__fold").str.head(1)
+    folded = initial_differs | ((pl.col(_GIVEN_OSA.name) > 1) & (pl.col(_GIVEN_JW.name) < 0.92))
+    return (
+        (_differ("given_name__fold") | _differ("given_name__tone"))
         & _differ("given_name__phon")
-        & (pl.col(_GIVEN_OSA.name) > 1)
-        & (pl.col(_GIVEN_JW.name) < 0.92)
-    )
-    return (as_written | folded).fill_null(False)
+        & (as_written | folded)
+    ).fill_null(False)
 
 
 def twins_rule() -> PairRule:
-    """Same household, same birth date, clearly different given names, no shared ID: twins."""
+    """Same household, same birth date, different given names, no shared ID: twins.
+
+    Given names are different when clearly so, or when they differ at all
+    (folded) and the middle names, known on both sides, differ too: a clerk's
+    double entry with a slip in the given name keeps the middle name.
+    """
+    different_given_and_middle = (
+        _differ("given_name__fold") & _differ("given_name__phon") & _differ("middle_name__fold")
+    )
     same_date = (
         (_l("dob_precision") == "day")
         & (_r("dob_precision") == "day")
@@ -100,9 +108,13 @@ def twins_rule() -> PairRule:
             "birth_month",
             "birth_day",
             *_GIVEN_COLUMNS,
+            "middle_name__fold",
             "id_number",
         ),
-        when=_eq("household_id__key") & same_date & _clearly_different_given() & ~_eq("id_number"),
+        when=_eq("household_id__key")
+        & same_date
+        & (_clearly_different_given() | different_given_and_middle)
+        & ~_eq("id_number"),
         similarities=_GIVEN_SIMILARITIES,
     )
 

@@ -122,7 +122,7 @@ class MatchSettings:
     training_rules: tuple[BlockingRule, ...] = DEFAULT_TRAINING_RULES
     comparisons: tuple[Comparison, ...] = field(default_factory=default_comparisons)
     rules: tuple[PairRule, ...] = field(default_factory=default_rules)
-    link_threshold: float = 0.99
+    link_threshold: float = 0.996
     review_threshold: float = 0.5
     prior: float | None = None
     max_block_size: int = 1_000

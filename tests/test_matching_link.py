@@ -69,7 +69,8 @@ def test_output_shape_and_consistency(
     assert pairs.select((weights - pl.col("match_weight")).abs().max()).item() < 1e-9
     model_decided = pairs.filter(pl.col("decided_by") == "model")
     assert model_decided.filter(
-        (pl.col("decision") == "link") != (pl.col("match_probability") >= 0.99)
+        (pl.col("decision") == "link")
+        != (pl.col("match_probability") >= MatchSettings().link_threshold)
     ).is_empty()
     assert set(pairs["decision"]) <= {"link", "review", "non_link"}
     clusters = result.clusters
