@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.synth import reference
+from pipelines.synth.broken import add_broken_files
 from pipelines.synth.corrupt import corrupt_records
 from pipelines.synth.layout import Sheet, lay_out_sheet
 from pipelines.synth.places import build_geography, province_spellings, province_weights
@@ -275,7 +276,12 @@ def _persons_truth(persons: pl.DataFrame, codes: list[str]) -> pl.DataFrame:
 
 
 def generate(
-    persons: int, seed: int, out: Path, batches: int = 1, profile: str = "default"
+    persons: int,
+    seed: int,
+    out: Path,
+    batches: int = 1,
+    profile: str = "default",
+    broken_files: bool = False,
 ) -> GenerateSummary:
     """Write a synthetic delivery to ``out/inbox`` and its truth to ``out/truth``.
 
@@ -287,6 +293,10 @@ def generate(
         out: Output folder.
         batches: Number of batches (``2021-06-15``, then quarter ends).
         profile: ``default`` or ``hard`` (every corruption more often).
+        broken_files: Also write the broken files of :mod:`pipelines.synth.broken`
+            (empty, truncated, random bytes; ragged rows, duplicate header
+            names, mixed encodings in a province) and name them in the
+            ``broken`` column of ``truth/files.csv``.
 
     Returns:
         Counts of what was written.
@@ -336,6 +346,10 @@ def generate(
     ).items():
         run.write_group(int(batch), int(prov), pool[int(system)], group)
 
+    if broken_files:
+        add_broken_files(run.inbox, run.batches, run.files, np.random.default_rng([seed, 7919]))
+    for entry in run.files:
+        entry.setdefault("broken", "")
     truth_dir = out / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
     truth = pl.DataFrame(run.truth, schema=_TRUTH_COLUMNS, orient="row")
