@@ -11,7 +11,9 @@ records that cannot be linked (greedy constrained merging; such clusters are
 rare and small, so this part is a plain loop over their edges). Reviewers'
 "same person" decisions come first, then links and prior pairs by match
 weight. Skipped links are downgraded to ``review`` with
-``decided_by = 'rule:cluster_split'``.
+``decided_by = 'rule:cluster_split'``. Before that, a model link below
+``MatchSettings.bridge_threshold`` that alone joins two groups of two or more
+records (a weak bridge) goes to ``review`` (``decided_by = 'rule:weak_bridge'``).
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from matching.fellegi_sunter import weight_from_probability
 from matching.rules import cannot_link_pairs
 from matching.settings import MatchSettings
 
 SPLIT_RULE = "rule:cluster_split"
+BRIDGE_RULE = "rule:weak_bridge"
 REVIEWER = "reviewer"
 
 _EDGES = {"rid_l": pl.Int64, "rid_r": pl.Int64}
@@ -75,6 +79,20 @@ class ClusterReport:
     split_clusters: int
     dropped_links: int
     split_prior_groups: int
+    weak_bridges: int
+
+
+def _downgrade(pairs: pl.DataFrame, which: pl.DataFrame, rule: str) -> pl.DataFrame:
+    """Set the pairs in ``which`` (``rid_l``, ``rid_r``) to ``review``, decided by ``rule``."""
+    hit = which.select(*_EDGES).with_columns(hit=pl.lit(True))
+    return (
+        pairs.join(hit, on=["rid_l", "rid_r"], how="left")
+        .with_columns(
+            decision=pl.when(pl.col("hit")).then(pl.lit("review")).otherwise(pl.col("decision")),
+            decided_by=pl.when(pl.col("hit")).then(pl.lit(rule)).otherwise(pl.col("decided_by")),
+        )
+        .drop("hit")
+    )
 
 
 def _components(n: int, edges: pl.DataFrame) -> np.ndarray:
@@ -202,6 +220,47 @@ def _rebuild(
     return kept, dropped
 
 
+def _weak_bridges(
+    links: pl.DataFrame, chains: pl.DataFrame, labels: np.ndarray, floor: float
+) -> pl.DataFrame:
+    """Model links under ``floor`` that alone join two groups of two or more records.
+
+    Such a link decides on its own that two groups of records are one
+    person; it is left for review instead. A link to a single record is not
+    a bridge in this sense (that is how most duplicates join). Clusters of
+    four or more are rare and small, so this is a plain search per link.
+    """
+    edges = pl.concat(
+        [
+            links.select(*_EDGES, weight="match_weight", model=pl.col("decided_by") == "model"),
+            chains.select(*_EDGES, weight=pl.lit(float("inf")), model=pl.lit(False)),
+        ]
+    )
+    edges = edges.with_columns(component=labels[edges["rid_l"].to_numpy()])
+    sizes = pl.DataFrame({"component": labels}).group_by("component").len("size")
+    edges = edges.join(sizes, on="component").filter(pl.col("size") >= 4)
+    weak = edges.filter(pl.col("model") & (pl.col("weight") < floor))
+    found = []
+    for (component,), candidates in weak.group_by("component", maintain_order=True):
+        inside = edges.filter(pl.col("component") == component)
+        size = int(inside["size"][0])
+        pairs = list(inside.select("rid_l", "rid_r").iter_rows())
+        for a, b in candidates.select("rid_l", "rid_r").iter_rows():
+            neighbours: dict[int, set[int]] = defaultdict(set)
+            for x, y in pairs:
+                if (x, y) != (a, b):
+                    neighbours[x].add(y)
+                    neighbours[y].add(x)
+            seen, stack = {a}, [a]
+            while stack:
+                for nxt in neighbours[stack.pop()] - seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+            if b not in seen and len(seen) >= 2 and size - len(seen) >= 2:
+                found.append((a, b))
+    return pl.DataFrame(found, schema=_EDGES, orient="row")
+
+
 def cluster_records(
     prepared: pl.DataFrame,
     pairs: pl.DataFrame,
@@ -233,6 +292,12 @@ def cluster_records(
     groups = constraints.groups.filter(pl.len().over("group") >= 2)
     chains = _chains(groups)
     labels = _components(n, pl.concat([links.select(_EDGES.keys()), chains]))
+    floor = float(weight_from_probability(settings.bridge_threshold))
+    bridges = _weak_bridges(links, chains, labels, floor)
+    if bridges.height:
+        pairs = _downgrade(pairs, bridges, BRIDGE_RULE)
+        links = links.join(bridges, on=["rid_l", "rid_r"], how="anti")
+        labels = _components(n, pl.concat([links.select(_EDGES.keys()), chains]))
     bad = _violations(prepared, labels, settings, constraints)
     split_clusters = bad["component"].n_unique()
     dropped = pl.DataFrame(schema=_EDGES)
@@ -247,19 +312,7 @@ def cluster_records(
         edges = pl.concat([outside(links.select(_EDGES.keys())), outside(chains), kept])
         labels = _components(n, edges)
         if dropped.height:
-            split = dropped.with_columns(split=pl.lit(True))
-            pairs = (
-                pairs.join(split, on=["rid_l", "rid_r"], how="left")
-                .with_columns(
-                    decision=pl.when(pl.col("split"))
-                    .then(pl.lit("review"))
-                    .otherwise(pl.col("decision")),
-                    decided_by=pl.when(pl.col("split"))
-                    .then(pl.lit(SPLIT_RULE))
-                    .otherwise(pl.col("decided_by")),
-                )
-                .drop("split")
-            )
+            pairs = _downgrade(pairs, dropped, SPLIT_RULE)
     clusters = (
         pl.DataFrame({"rid": np.arange(n, dtype=np.int64), "component": labels})
         .with_columns(record_key=prepared["record_key"])
@@ -281,5 +334,6 @@ def cluster_records(
         split_clusters=split_clusters,
         dropped_links=dropped.height,
         split_prior_groups=split_groups,
+        weak_bridges=bridges.height,
     )
     return clusters.select("record_key", "cluster_id"), pairs, report

@@ -104,6 +104,8 @@ class MatchSettings:
         rules: Deterministic rules overriding the model.
         link_threshold: Match probability at or above which a pair is linked.
         review_threshold: Probability at or above which an unlinked pair is reviewed.
+        bridge_threshold: A link below this probability may not alone join two
+            groups of two or more records (it goes to review).
         prior: Probability that two random records match; None to estimate it.
         max_block_size: Largest block (records) turned into pairs.
         u_sample_pairs: Random pairs sampled to estimate u.
@@ -123,6 +125,7 @@ class MatchSettings:
     comparisons: tuple[Comparison, ...] = field(default_factory=default_comparisons)
     rules: tuple[PairRule, ...] = field(default_factory=default_rules)
     link_threshold: float = 0.996
+    bridge_threshold: float = 0.9999
     review_threshold: float = 0.5
     prior: float | None = None
     max_block_size: int = 1_000
@@ -137,8 +140,8 @@ class MatchSettings:
 
     def __post_init__(self) -> None:
         """Check the thresholds and sizes."""
-        if not 0.0 < self.review_threshold <= self.link_threshold < 1.0:
-            raise ValueError("need 0 < review_threshold <= link_threshold < 1")
+        if not 0.0 < self.review_threshold <= self.link_threshold <= self.bridge_threshold < 1.0:
+            raise ValueError("need 0 < review_threshold <= link_threshold <= bridge_threshold < 1")
         if self.prior is not None and not 0.0 < self.prior < 1.0:
             raise ValueError("prior must be in (0, 1)")
         if self.max_block_size < 2 or self.u_sample_pairs < 1 or self.training_records < 2:

@@ -139,7 +139,7 @@ def test_cluster_with_cannot_link_pair_is_split_at_its_weakest_link() -> None:
         {
             "rid_l": [0, 0, 1, 2],
             "rid_r": [1, 2, 2, 3],
-            "match_weight": [12.0, 30.0, 9.0, 20.0],
+            "match_weight": [32.0, 30.0, 29.0, 40.0],
             "decision": ["link", "non_link", "link", "link"],
             "decided_by": ["model", "rule:twins", "model", "model"],
         }
@@ -180,3 +180,31 @@ def test_febrl4_linkage() -> None:
     precision, _, f1 = _febrl_scores(4, linkage=True)
     assert precision >= 0.999
     assert f1 >= 0.998  # the target; measured 0.9991
+
+
+def test_weak_bridge_between_two_groups_goes_to_review() -> None:
+    rows = [{**_TWIN, "record_key": k, "given_name": "Phúc", "household_id": k} for k in "abcd"]
+    prepared = prepare_records(records_frame(rows))  # rids: a=0, b=1, c=2, d=3
+    pairs = pl.DataFrame(
+        {
+            "rid_l": [0, 1, 2, 0],
+            "rid_r": [1, 2, 3, 3],
+            # a~b and c~d strong; b~c alone joins them, above the link but under the bridge bar.
+            "match_weight": [30.0, 9.0, 30.0, -5.0],
+            "decision": ["link", "link", "link", "non_link"],
+            "decided_by": ["model"] * 4,
+        }
+    )
+    clusters, decided, report = cluster_records(prepared, pairs, MatchSettings())
+    assert dict(clusters.iter_rows()) == {"a": "a", "b": "a", "c": "c", "d": "c"}
+    bridge = decided.filter((pl.col("rid_l") == 1) & (pl.col("rid_r") == 2)).row(0, named=True)
+    assert (bridge["decision"], bridge["decided_by"]) == ("review", "rule:weak_bridge")
+    assert report.weak_bridges == 1
+    # A strong bridge stays, and so does a weak link to a single record.
+    strong = pairs.with_columns(match_weight=pl.Series([30.0, 20.0, 30.0, -5.0]))
+    clusters, _, report = cluster_records(prepared, strong, MatchSettings())
+    assert clusters["cluster_id"].n_unique() == 1 and report.weak_bridges == 0
+    leaf = pairs.with_columns(decision=pl.Series(["link", "link", "non_link", "non_link"]))
+    clusters, _, report = cluster_records(prepared, leaf, MatchSettings())
+    assert dict(clusters.iter_rows()) == {"a": "a", "b": "a", "c": "a", "d": "d"}
+    assert report.weak_bridges == 0

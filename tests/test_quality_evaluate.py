@@ -152,3 +152,28 @@ def test_twins_kept_apart_are_not_counted_as_merged() -> None:
 
     # P-Q kept apart; R-S has no records of S, so it does not count.
     assert (result.twin_pairs, result.twin_pairs_merged) == (1, 0)
+
+
+def test_blocking_recall_counts_true_pairs_offered_and_their_fate() -> None:
+    from quality.evaluate import blocking_recall, true_pairs
+
+    truth = pl.DataFrame(
+        {"record_key": ["a", "b", "c", "d", "e"], "person_id": ["P", "P", "P", "Q", "R"]}
+    )
+    assert true_pairs(truth).rows() == [("a", "b"), ("a", "c"), ("b", "c")]
+    pairs = pl.DataFrame(
+        {
+            "record_key_l": ["a", "a", "b", "d", "x"],
+            "record_key_r": ["b", "c", "d", "e", "a"],
+            "blocked_by": ["names", "dob", "names", "dob", "names"],
+            "decision": ["link", "review", "link", "non_link", "link"],
+        }
+    )
+    result = blocking_recall(pairs, truth)
+    # a-b and a-c offered, b-c missed; b-d is a false link; x is not in the truth.
+    assert (result.true_pairs, result.found, result.candidate_pairs) == (3, 2, 4)
+    assert result.recall == pytest.approx(2 / 3)
+    assert result.by_rule == {"names": 1, "dob": 1}
+    assert result.decisions == {"link": 1, "review": 1}
+    assert result.false_links == 1
+    assert "recall 0.6667" in result.to_text()
