@@ -72,6 +72,7 @@ def _blocks_within_cap(
 def _rule_pairs(
     prepared: pl.DataFrame, rule: BlockingRule, cap: int, focus: pl.Series | None
 ) -> tuple[pl.DataFrame, RuleReport]:
+    cap = min(cap, rule.max_block_size) if rule.max_block_size else cap
     kept, on, skipped = _blocks_within_cap(prepared, rule, cap)
     left = kept if focus is None else kept.filter(pl.col("rid").is_in(focus.implode()))
     if rule.year_window > 0:

@@ -25,13 +25,21 @@ class BlockingRule:
             up to this many years.
         split_keys: Extra keys used to split blocks larger than the cap;
             blocks still too large are skipped and counted.
+        max_block_size: This rule's own cap when lower than the settings'
+            (broad rules that catch typos must stay small on large registries).
     """
 
     name: str
     keys: tuple[str, ...]
     year_window: int = 0
     split_keys: tuple[str, ...] = ()
+    max_block_size: int | None = None
 
+
+#: Cap on the blocks of the broad rules (surname and year with an initial or
+#: a middle name): on a national registry they split by sex and birth
+#: province, and what is still larger is skipped and counted.
+_BROAD = 300
 
 #: Rules generating the candidate pairs that get scored (unioned). Each
 #: catches duplicates the others miss: a typo in one name part, a regional
@@ -48,12 +56,14 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
     BlockingRule(
         "family_year_initial",
         ("family_name__variant", "birth_year", "given_name__initial"),
-        split_keys=("sex",),
+        split_keys=("sex", "birth_province_code"),
+        max_block_size=_BROAD,
     ),
     BlockingRule(
         "given_year_initial",
         ("given_name__fold", "birth_year", "family_name__initial"),
-        split_keys=("sex",),
+        split_keys=("sex", "birth_province_code"),
+        max_block_size=_BROAD,
     ),
     BlockingRule("id_number", ("id_number",)),
     BlockingRule(
@@ -66,18 +76,21 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
     BlockingRule(
         "family_middle_year",
         ("family_name__variant", "middle_name__fold", "birth_year"),
-        split_keys=("sex",),
+        split_keys=("sex", "birth_province_code"),
+        max_block_size=_BROAD,
     ),
     BlockingRule(
         "given_middle_year",
         ("given_name__phon", "middle_name__fold", "birth_year"),
-        split_keys=("sex",),
+        split_keys=("sex", "birth_province_code"),
+        max_block_size=_BROAD,
     ),
     BlockingRule(
         "phonetic_names_near_year",
         ("family_name__variant", "given_name__phon", "birth_year"),
         year_window=1,
         split_keys=("birth_province_code",),
+        max_block_size=_BROAD,
     ),
     BlockingRule("id_tail", ("id_number__tail",)),
     BlockingRule("id_head_given", ("id_number__head", "given_name__phon")),
