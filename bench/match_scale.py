@@ -1,7 +1,7 @@
 """Benchmark: how ``link_records`` scales, at 1 M and 10 M records by default.
 
     .venv/bin/python -m bench.match_scale [--records 1000000 10000000] [--seed 1]
-        [--workdir /tmp/dancu-bench] [--profile]
+        [--workdir /tmp/dancu-bench] [--profile] [--dancu-rev HEAD] [--max-rss-mb 21000]
 
 For each size, generates (or reuses) the records CSV (``bench.data``), then
 runs ``bench/run_dancu.py`` on it in its own process and prints: generation
@@ -12,7 +12,9 @@ size), decisions and clusters. A run that fails (killed for lack of memory,
 an exception) is reported with the step it was in, from the child's trace.
 Last, how each step's time grows from the smallest size to each larger one
 (ratio, and the exponent k in time ~ N^k). ``--profile`` runs the child under
-cProfile (slower) and prints where the time went.
+cProfile (slower) and prints where the time went. ``--dancu-rev`` measures a
+commit (exported with ``git archive``) instead of the working tree; the child
+is killed if its RSS passes ``--max-rss-mb`` (the machine is shared).
 """
 
 from __future__ import annotations
@@ -20,13 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from bench.data import generate_bench_data
-from bench.measure import Measured, run_measured
+from bench.measure import Measured, child_env, run_measured, source_tree
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,7 +63,9 @@ def _peak(trace: list[dict[str, Any]], start: float, stop: float) -> float | Non
 def _report_failure(n: int, measured: Measured, out: Path, log: Path) -> None:
     trace = _trace(out)
     print(f"  FAILED: exit {measured.returncode} after {measured.wall_seconds:.0f} s")
-    if measured.returncode == -9:
+    if measured.killed_at_limit:
+        print("  stopped by this bench: RSS passed --max-rss-mb")
+    elif measured.returncode == -9:
         print("  killed by SIGKILL: the kernel's out-of-memory killer, most likely")
     print(f"  peak RSS {measured.peak_rss_mb:,.0f} MB (child's ru_maxrss)")
     if trace:
@@ -128,16 +131,6 @@ def _growth(results: dict[int, dict[str, float]]) -> None:
             print(f"  {step:20}{ratio:9.2f}{math.log(ratio) / math.log(factor):11.2f}")
 
 
-def _git_state() -> str:
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "matching"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    return f"{head}{' (matching/ has uncommitted changes)' if dirty else ''}"
-
-
 def main() -> None:
     """Run the scale benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -145,8 +138,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dancu-bench"))
     parser.add_argument("--profile", action="store_true", help="run under cProfile")
+    parser.add_argument(
+        "--dancu-rev", help="git revision or source folder to measure (default: working tree)"
+    )
+    parser.add_argument("--max-rss-mb", type=float, default=21_000)
     args = parser.parse_args()
-    print(f"dancu at {_git_state()}")
+    source, label = source_tree(args.dancu_rev, args.workdir)
+    print(f"dancu: {label}")
     results: dict[int, dict[str, float]] = {}
     for n in sorted(args.records):
         print(f"\n{n:,} records")
@@ -154,10 +152,13 @@ def main() -> None:
         out = args.workdir / "match_scale" / str(n)
         out.mkdir(parents=True, exist_ok=True)
         (out / "stats.json").unlink(missing_ok=True)
-        command = [sys.executable, "-m", "bench.run_dancu", "--csv", str(data.records_csv)]
-        command += ["--out", str(out), *(["--profile"] if args.profile else [])]
+        command = [sys.executable, str(REPO / "bench" / "run_dancu.py")]
+        command += ["--csv", str(data.records_csv), "--out", str(out)]
+        command += ["--profile"] if args.profile else []
         log = out / "run.log"
-        measured = run_measured(command, log, cwd=REPO)
+        measured = run_measured(
+            command, log, cwd=source, env=child_env(source), max_rss_mb=args.max_rss_mb
+        )
         if measured.returncode != 0 or not (out / "stats.json").exists():
             _report_failure(n, measured, out, log)
             continue

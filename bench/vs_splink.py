@@ -3,6 +3,7 @@
     make bench-env   # once: Splink in .bench-venv/, not a project dependency
     .venv/bin/python -m bench.vs_splink --records 1000000 [--seed 1] [--repeat 1]
         [--workdir /tmp/dancu-bench] [--csv FILE --truth FILE --twins FILE]
+        [--dancu-rev HEAD] [--max-rss-mb 21000]
 
 Generates (or reuses) N plain UTF-8 CSV person records with known truth
 (``bench.data``), then runs each tool in its own process on that file, one
@@ -13,6 +14,9 @@ for each: wall time of the process (from start to the clusters on disk, CSV
 read included), its steps, peak RSS (the child's own ``ru_maxrss``), pairwise
 precision / recall / F1 and B-cubed F1 against the truth, twin pairs merged;
 then the time and memory ratios (Splink / dancu, > 1 means dancu is better).
+``--dancu-rev`` measures a commit (exported with ``git archive``) instead of
+the working tree; a child whose RSS passes ``--max-rss-mb`` is killed and
+reported (the machine is shared).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from bench.data import generate_bench_data
-from bench.measure import Measured, run_measured
+from bench.measure import Measured, child_env, run_measured, source_tree
 from quality.evaluate import Evaluation, evaluate_frames
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,21 +64,45 @@ def _evaluate(clusters: Path, truth: pl.DataFrame, twins: pl.DataFrame) -> Evalu
 
 
 def _run_tool(
-    tool: str, csv: Path, workdir: Path, truth: pl.DataFrame, twins: pl.DataFrame
-) -> ToolRun:
+    tool: str,
+    csv: Path,
+    workdir: Path,
+    truth: pl.DataFrame,
+    twins: pl.DataFrame,
+    source: Path,
+    max_rss_mb: float,
+) -> ToolRun | None:
     out = workdir / tool
-    if tool == "dancu":
-        command = [sys.executable, "-m", "bench.run_dancu", "--csv", str(csv), "--out", str(out)]
-    else:
-        command = [str(SPLINK_PYTHON), str(REPO / "bench" / "run_splink.py")]
-        command += ["--csv", str(csv), "--out", str(out)]
+    script = "run_dancu.py" if tool == "dancu" else "run_splink.py"
+    python = sys.executable if tool == "dancu" else str(SPLINK_PYTHON)
+    command = [python, str(REPO / "bench" / script), "--csv", str(csv), "--out", str(out)]
     (out / "stats.json").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{tool}.log"
-    measured = run_measured(command, log, cwd=REPO)
+    if tool == "dancu":
+        measured = run_measured(
+            command, log, cwd=source, env=child_env(source), max_rss_mb=max_rss_mb
+        )
+    else:
+        measured = run_measured(command, log, cwd=REPO, max_rss_mb=max_rss_mb)
     if measured.returncode != 0:
-        tail = log.read_text(errors="replace")[-3000:]
-        raise SystemExit(f"{tool} failed (exit {measured.returncode}); log {log}:\n{tail}")
+        tail = log.read_text(errors="replace")[-2000:]
+        why = (
+            "RSS passed --max-rss-mb, stopped by this bench"
+            if measured.killed_at_limit
+            else "SIGKILL: the kernel's out-of-memory killer, most likely"
+            if measured.returncode == -9
+            else "see the log"
+        )
+        print(
+            f"{tool} FAILED (exit {measured.returncode}: {why}) after "
+            f"{measured.wall_seconds:.0f} s, peak RSS {measured.peak_rss_mb:,.0f} MB; "
+            f"log {log}\n{tail}"
+        )
+        trace = out / "trace.jsonl"
+        if trace.exists() and trace.stat().st_size:
+            print(f"  last trace line: {trace.read_text().splitlines()[-1]}")
+        return None
     stats = json.loads((out / "stats.json").read_text())
     evaluation = _evaluate(out / "clusters.parquet", truth, twins)
     return ToolRun(tool=tool, measured=measured, stats=stats, evaluation=evaluation)
@@ -125,7 +153,13 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, help="records CSV to use instead of generating")
     parser.add_argument("--truth", type=Path, help="with --csv: record_key,person_id")
     parser.add_argument("--twins", type=Path, help="with --csv: person_id,twin_of (optional)")
+    parser.add_argument(
+        "--dancu-rev", help="git revision or source folder to measure (default: working tree)"
+    )
+    parser.add_argument("--max-rss-mb", type=float, default=21_000)
     args = parser.parse_args()
+    source, label = source_tree(args.dancu_rev, args.workdir)
+    print(f"dancu: {label}")
     if not SPLINK_PYTHON.exists():
         raise SystemExit("no Splink environment: run `make bench-env` first")
     if args.csv:
@@ -162,10 +196,14 @@ def main() -> None:
     for round_no in range(args.repeat):
         order = ["dancu", "splink"] if round_no % 2 == 0 else ["splink", "dancu"]
         for tool in order:
-            run = _run_tool(tool, csv, workdir, truth, twins)
+            run = _run_tool(tool, csv, workdir, truth, twins, source, args.max_rss_mb)
+            if run is None:
+                continue
             runs[tool].append(run)
             print(f"[round {round_no + 1}] ", end="")
             _print_run(run)
+    if not runs["dancu"] or not runs["splink"]:
+        raise SystemExit("no ratio: a tool did not finish")
     dancu, splink = runs["dancu"], runs["splink"]
     wall = {t: statistics.median(r.measured.wall_seconds for r in rs) for t, rs in runs.items()}
     dedup = {t: statistics.median(_dedup_seconds(r) for r in rs) for t, rs in runs.items()}
