@@ -245,11 +245,23 @@ def _quarantine_section(con: duckdb.DuckDBPyConnection) -> str:
     )
 
 
+_UNDECIDED = """m.decision = 'review' AND NOT EXISTS (
+    SELECT 1 FROM review_decision AS d
+    WHERE d.record_key_l = m.record_key_l AND d.record_key_r = m.record_key_r)"""
+
+
 def _review_section(con: duckdb.DuckDBPyConnection, limit: int) -> str:
     fields_l = ", ".join(f"l.{f} AS l_{f}" for f in _REVIEW_FIELDS)
     fields_r = ", ".join(f"r.{f} AS r_{f}" for f in _REVIEW_FIELDS)
-    ((total,),) = _rows(con, "SELECT count(*) FROM match_link WHERE decision = 'review'")
-    title = f"<h2>Clerical review queue ({_num(total)} pairs)</h2>"
+    ((total,),) = _rows(con, f"SELECT count(*) FROM match_link AS m WHERE {_UNDECIDED}")
+    ((decided,),) = _rows(con, "SELECT count(*) FROM review_decision")
+    command = "dancu review decide --warehouse WAREHOUSE KEY_A KEY_B --same|--different"
+    title = (
+        f"<h2>Clerical review queue ({_num(total)} pairs)</h2>"
+        f'<p class="empty">{_num(decided)} pairs decided by reviewers so far. Decide a pair'
+        f" with <code>{_e(command)} --reviewer NAME</code>; the decision applies from the"
+        " next run.</p>"
+    )
     if total == 0:
         return title + _empty("No pairs await review.")
     cursor = con.execute(
@@ -258,7 +270,7 @@ def _review_section(con: duckdb.DuckDBPyConnection, limit: int) -> str:
             FROM match_link AS m
             LEFT JOIN source_record AS l ON l.record_key = m.record_key_l
             LEFT JOIN source_record AS r ON r.record_key = m.record_key_r
-            WHERE m.decision = 'review'
+            WHERE {_UNDECIDED}
             ORDER BY m.match_weight DESC NULLS LAST, m.record_key_l, m.record_key_r
             LIMIT {int(limit)}"""
     )

@@ -128,3 +128,18 @@ def test_report_on_an_empty_registry(tmp_path: Path) -> None:
     assert "Nothing quarantined." in page
     assert "No validations were run." in page
     con.close()
+
+
+def test_a_pair_a_reviewer_decided_leaves_the_queue(tmp_path: Path) -> None:
+    con = _registry(tmp_path / "registry.duckdb", _ROWS)
+    con.execute(
+        "INSERT INTO review_decision VALUES "
+        "('079:1', '079:2', false, 'lan', TIMESTAMP '2024-03-01 09:00:00', NULL)"
+    )
+
+    page = write_report(con, tmp_path / "report.html", []).read_text(encoding="utf-8")
+
+    assert "Clerical review queue (0 pairs)" in page
+    assert "1 pairs decided by reviewers so far" in page
+    assert "No pairs await review." in page
+    con.close()
