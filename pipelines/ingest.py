@@ -31,8 +31,8 @@ from pipelines.vntext import fold
 
 _TOTAL_ROW = re.compile(r"^(tong cong|tong so|cong|tong)\b")
 _NAME_FIELDS = ("full_name", "family_name", "given_name")
-_COLUMN_FLAGS = {
-    "space": r"^\s|\s$",
+_RAW = "_raw"
+_JSON_FLAGS = {
     "escape": r'[\\"\n\r\t]',
     "control": r"[\x00-\x08\x0b\x0c\x0e-\x1f]",
 }
@@ -185,7 +185,7 @@ def _ingest_file(
         pl.lit(source_file).alias("source_file"),
     )
     bad_mask = pl.col("_reason").is_not_null()
-    bad = rows.filter(bad_mask).select(
+    bad = with_original_text(rows.filter(bad_mask)).select(
         "batch_id",
         "province_code",
         "source_file",
@@ -239,40 +239,31 @@ def sort_rows(piece: pl.DataFrame, header: Header) -> pl.DataFrame:
         One trimmed text column per field (null when empty), ``extra:column_<n>``
         for cells beyond the header, ``_row``, ``_skip`` (why a row is not a
         person: blank, repeated header, totals, no name and no id), ``_reason``
-        (why a person row is quarantined) and ``_original`` (the row's cells as
-        a JSON list).
+        (why a person row is quarantined), and ``_width`` and ``_raw<n>``, the
+        cells as read (see :func:`with_original_text`).
     """
     width = len(header.fields)
     present = cell_columns(piece)
     longest = max(width, len(present))
     fields = header.fields + [f"extra:column_{i + 1}" for i in range(width, longest)]
     header_cells = [c.strip().lower() for c in header.cells] + [""] * (longest - width)
-    # What each column holds decides the cheapest exact expressions for it.
-    flags = piece.select(
-        *(
-            pl.col(c).str.contains(pattern).fill_null(False).any().alias(f"{c}/{kind}")
-            for c in present
-            for kind, pattern in _COLUMN_FLAGS.items()
-        )
-    ).row(0, named=True)
-    raw: list[pl.Expr] = []
+    spaced = piece.select(
+        pl.col(c).str.contains(r"^\s|\s$").fill_null(False).any() for c in present
+    ).row(0)
     stripped: list[pl.Expr] = []
-    json_cells: list[pl.Expr] = []
     for i in range(longest):
-        name = f"c{i + 1}"
         if i >= len(present):
-            raw.append(pl.lit(None, dtype=pl.String))
             stripped.append(pl.lit(None, dtype=pl.String))
-            json_cells.append(pl.lit("null"))
             continue
-        cell = pl.col(name)
-        raw.append(cell)
-        trimmed = cell.str.strip_chars() if flags[f"{name}/space"] else cell
+        cell = pl.col(f"c{i + 1}")
+        trimmed = cell.str.strip_chars() if spaced[i] else cell
         stripped.append(pl.when(trimmed != "").then(trimmed))
-        json_cells.append(_json_string(cell, flags[f"{name}/escape"], flags[f"{name}/control"]))
+    # The cells as read stay (without a copy) for the original text of rows
+    # that end in quarantine; it is written only for those.
     frame = piece.select(
         "_row",
-        _original_json(json_cells).alias("_original"),
+        "_width",
+        *(pl.col(c).alias(f"{_RAW}{i + 1}") for i, c in enumerate(present)),
         *(cell.alias(field) for cell, field in zip(stripped, fields, strict=True)),
     )
     cells = [pl.col(f) for f in fields]
@@ -333,16 +324,36 @@ def _confirm_totals(frame: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
     return frame.with_columns(pl.col("_row").is_in(confirmed).alias("_total"))
 
 
-def _original_json(cells: list[pl.Expr]) -> pl.Expr:
-    """A row's cells as ``json.dumps`` writes the list of them (``null`` for a missing cell)."""
+def with_original_text(rows: pl.DataFrame) -> pl.DataFrame:
+    """Add ``_original``: each row's cells as read, as ``json.dumps`` writes the list of them.
+
+    Args:
+        rows: Rows with ``_width`` and ``_raw1``..``_rawN`` (a missing cell is
+            ``null``, cells past a row's width are left out).
+    """
+    raw = sorted((c for c in rows.columns if c.startswith(_RAW)), key=lambda c: int(c[len(_RAW) :]))
+    flags = (
+        rows.select(
+            *(
+                pl.col(c).str.contains(pattern).fill_null(False).any().alias(f"{c}/{kind}")
+                for c in raw
+                for kind, pattern in _JSON_FLAGS.items()
+            )
+        ).row(0, named=True)
+        if rows.height
+        else {}
+    )
     width = pl.col("_width")
     parts = [pl.lit("[")]
-    for i, text in enumerate(cells):
+    for i, name in enumerate(raw):
+        text = _json_string(
+            pl.col(name), flags.get(f"{name}/escape", False), flags.get(f"{name}/control", False)
+        )
         if i:
             text = pl.concat_str([pl.lit(", "), text])
         parts.append(pl.when(width > i).then(text))
     parts.append(pl.lit("]"))
-    return pl.concat_str(parts, ignore_nulls=True)
+    return rows.with_columns(pl.concat_str(parts, ignore_nulls=True).alias("_original"))
 
 
 def _json_string(cell: pl.Expr, escape: bool, control: bool) -> pl.Expr:
@@ -392,7 +403,7 @@ def _split_duplicate_ids(
         )
         .filter(pl.col("_repeat"))
     )
-    repeats = shared.select(
+    repeats = with_original_text(shared).select(
         "batch_id",
         "province_code",
         "source_file",
@@ -413,7 +424,9 @@ def _finish_records(
     """Standardise loaded rows and give them the record layout with lineage."""
     if not rows.height:
         return pl.DataFrame(schema=RECORD_SCHEMA)
-    raw = rows.drop("batch_id", "province_code", "_original").rename({"source_file": "_file"})
+    raw = rows.drop(
+        "batch_id", "province_code", "_width", *(c for c in rows.columns if c.startswith(_RAW))
+    ).rename({"source_file": "_file"})
     std = standardise(raw, reference)
     out = std.with_columns(
         pl.format("{}:{}", pl.lit(province_code), pl.col("local_id")).alias("record_key"),

@@ -83,21 +83,23 @@ def map_words(column: pl.Series, fn: Callable[[str], str], ascii_too: bool = Tru
         plain = values.filter(values.str.contains(r"^[\x00-\x7f]*$"))
         values = values.filter(~values.is_in(plain.implode()))
         tidy = plain.str.replace_all(_PY_SPACE, " ").str.strip_chars(" ").replace("", None)
-    words = (
-        values.str.normalize("NFC")
-        .str.replace_all(_PY_SPACE, " ")
-        .str.strip_chars(" ")
-        .str.split(" ")
-    )
+    text = values.str.normalize("NFC").str.replace_all(_PY_SPACE, " ").str.strip_chars(" ")
+    words = text.str.split(" ")
     vocabulary = words.explode().drop_nulls().unique(maintain_order=True)
     if not ascii_too:
         vocabulary = vocabulary.filter(~vocabulary.str.contains(r"^[\x00-\x7f]*$"))
-    mapping = {w: fn(w) for w in vocabulary.to_list() if w}
-    mapped = (
-        words.list.eval(pl.element().replace(mapping).filter(pl.element() != ""))
-        .list.join(" ")
-        .replace("", None)
-    )
+    # Only words fn changes need the per-word work, and only values holding one.
+    changed = {w: new for w in vocabulary.to_list() if w and (new := fn(w)) != w}
+    mapped = text.replace("", None)
+    if changed:
+        touched = text.str.contains_any(list(changed))
+        redone = (
+            words.filter(touched)
+            .list.eval(pl.element().replace(changed).filter(pl.element() != ""))
+            .list.join(" ")
+            .replace("", None)
+        )
+        mapped = mapped.scatter(touched.arg_true(), redone)
     if not ascii_too:
         values, mapped = pl.concat([plain, values]), pl.concat([tidy, mapped])
     return column.replace_strict(values, mapped, default=None, return_dtype=pl.String)
@@ -270,8 +272,11 @@ def standardise(raw: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
         pl.col("id_number").str.replace_all(r"\D", "").replace("", None).alias("id_number"),
     ).drop("date_of_birth", "birth_day", "birth_month", "birth_year")
     f = pl.concat([f, dob], how="horizontal")
-    f = f.with_columns(*_name_parts(pl.col("full_name")))
-    words = pl.col("full_name").str.split(" ").list.len()
+    parts = _per_distinct(
+        f.get_column("full_name"), lambda names: names.to_frame().select(_name_parts(pl.first()))
+    )
+    f = pl.concat([f.drop("family_name", "middle_name", "given_name"), parts], how="horizontal")
+    words = pl.col("full_name").str.count_matches(" ", literal=True) + 1
     flaws = [
         pl.col("dob_flaw"),
         pl.when(pl.col("_sex_text").is_not_null() & pl.col("sex").is_null()).then(
