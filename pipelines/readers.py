@@ -170,7 +170,15 @@ def _text_blocks(path: Path) -> tuple[str, Iterator[str]]:
         return encoding, iter([text])
     with path.open("rb") as handle:
         start = handle.read(DETECT_BYTES)
-    cut = start.rfind(b"\n") + 1 or len(start)
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        cut = len(start) - len(start) % 2  # whole UTF-16 code units
+        if (
+            len(start) > cut >= 2
+            and 0xD8 <= start[cut - 1 if start[0] == 0xFF else cut - 2] <= 0xDB
+        ):
+            cut -= 2  # nor half a surrogate pair
+    else:
+        cut = start.rfind(b"\n") + 1 or len(start)
     try:
         _, encoding = detect_and_decode(start[:cut])
     except UndecodableError as err:
