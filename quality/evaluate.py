@@ -369,3 +369,76 @@ def blocking_recall(pairs: pl.DataFrame, truth: pl.DataFrame) -> BlockingRecall:
             (pl.col("p_l") != pl.col("p_r")) & (pl.col("decision") == "link")
         ).height,
     )
+
+
+@dataclass(frozen=True)
+class MatchingEvaluation:
+    """``link_records`` run afresh on a warehouse's staged records, scored against truth."""
+
+    clusters: Evaluation
+    blocking: BlockingRecall
+    stats: dict[str, Any]
+
+    def to_text(self) -> str:
+        """Return the cluster scores, then blocking recall and the run's counts."""
+        seconds = ", ".join(f"{k} {v:.1f}s" for k, v in self.stats["seconds"].items())
+        return "\n".join(
+            [
+                self.clusters.to_text(),
+                self.blocking.to_text(),
+                f"  records {self.stats['records']:,}  clusters {self.stats['clusters']['sizes']}",
+                f"  seconds: {seconds}",
+            ]
+        )
+
+
+def staged_records(warehouse: Path) -> pl.DataFrame:
+    """Every record staged in ``warehouse``, the latest batch's version of each ``record_key``."""
+    from pipelines.schema import RECORD_SCHEMA
+    from pipelines.storage import read_staged
+
+    staging = warehouse / "staging"
+    batches = sorted(p.name for p in staging.iterdir() if (p / "records").is_dir())
+    frames = [read_staged(staging, b, "records", RECORD_SCHEMA) for b in batches]
+    records = pl.concat(frames) if frames else pl.DataFrame(schema=RECORD_SCHEMA)
+    return records.unique("record_key", keep="last", maintain_order=True).sort("record_key")
+
+
+def evaluate_matching(truth_dir: Path, warehouse: Path) -> MatchingEvaluation:
+    """Link all staged records of ``warehouse`` in one run and score pairs and clusters.
+
+    Unlike :func:`evaluate`, which scores the registry (matching as the
+    pipeline ran it, batch by batch, through the PIN register), this scores
+    ``matching.link_records`` itself, and also reports blocking recall: how
+    many true pairs blocking offered to the model at all.
+    """
+    from matching import link_records  # the matcher only when asked for
+
+    records = staged_records(warehouse)
+    result = link_records(records)
+    truth = truth_record_keys(truth_dir)
+    parts = pl.col("record_key").str.split_exact(":", 1).struct.rename_fields(_KEY)
+    twins_path = truth_dir / "persons.csv"
+    twins = (
+        pl.read_csv(twins_path, infer_schema=False).select("person_id", "twin_of")
+        if twins_path.exists()
+        else pl.DataFrame(schema={"person_id": pl.String, "twin_of": pl.String})
+    )
+    clusters = evaluate_frames(
+        pl.read_csv(truth_dir / "records.csv", infer_schema=False),
+        result.clusters.select(parts.alias("k"), predicted="cluster_id").unnest("k"),
+        twins,
+    )
+    return MatchingEvaluation(clusters, blocking_recall(result.pairs, truth), result.stats)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Score link_records on a warehouse's staged records against generator truth."
+    )
+    parser.add_argument("--truth", type=Path, required=True)
+    parser.add_argument("--warehouse", type=Path, required=True)
+    args = parser.parse_args()
+    print(evaluate_matching(args.truth, args.warehouse).to_text())

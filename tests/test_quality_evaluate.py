@@ -177,3 +177,32 @@ def test_blocking_recall_counts_true_pairs_offered_and_their_fate() -> None:
     assert result.decisions == {"link": 1, "review": 1}
     assert result.false_links == 1
     assert "recall 0.6667" in result.to_text()
+
+
+def test_evaluate_matching_links_staged_records_and_reports_blocking(tmp_path: Path) -> None:
+    from matching.synthetic import synthetic_records
+    from quality.evaluate import evaluate_matching
+
+    records, truth = synthetic_records(600, seed=3)
+    keyed = records.with_columns(
+        local_id=pl.col("record_key").str.split(":").list.get(1), batch_id=pl.lit("b1")
+    )
+    for (province,), part in keyed.group_by("province_code"):
+        folder = tmp_path / "wh" / "staging" / "b1" / "records" / f"province_code={province}"
+        folder.mkdir(parents=True)
+        part.write_parquet(folder / "part.parquet")
+    truth_dir = tmp_path / "truth"
+    truth_dir.mkdir()
+    keyed.join(truth, on="record_key").select(
+        "province_code", "local_id", person_id=pl.format("P{}", "person_id")
+    ).write_csv(truth_dir / "records.csv")
+
+    result = evaluate_matching(truth_dir, tmp_path / "wh")
+
+    true_pairs = truth.join(truth, on="person_id").filter(
+        pl.col("record_key") < pl.col("record_key_right")
+    )
+    assert result.blocking.true_pairs == result.clusters.true_pairs == true_pairs.height > 0
+    assert 0.9 <= result.blocking.recall <= 1.0
+    assert result.clusters.pairwise_precision >= 0.99
+    assert "blocking" in result.to_text()
