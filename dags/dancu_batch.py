@@ -81,12 +81,13 @@ def dancu_batch() -> None:
     def validate_staged(
         summaries: list[dict[str, Any]], params: dict[str, Any] | None = None
     ) -> int:
-        from pipelines.run import staged_records
+        from pipelines.run import staged_files, staged_records
         from quality.expectations import validate_records
 
         assert params is not None
-        records = staged_records(Path(params["warehouse"]), params["batch"])
-        validate_records(records).raise_for_failures()
+        warehouse, batch = Path(params["warehouse"]), params["batch"]
+        records = staged_records(warehouse, batch)
+        validate_records(records, staged_files(warehouse, batch)).raise_for_failures()
         return records.height
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30))

@@ -200,6 +200,11 @@ class Scope:
     changed: pl.DataFrame
 
 
+def staged_files(warehouse: Path, batch_id: str) -> pl.DataFrame:
+    """Ingest's per-file counts staged for a batch (rows read = loaded + quarantined + skipped)."""
+    return read_staged(warehouse / "staging", batch_id, "files", FILE_COUNT_SCHEMA)
+
+
 def _in_scope(registered: pl.DataFrame, new: pl.DataFrame) -> Scope:
     """Split a batch's records against the registered ones (see ``Scope``)."""
     newer = registered.select("record_key", pl.col("batch_id").alias("registered_batch"))
@@ -361,7 +366,9 @@ def check_quality(warehouse: Path, batch_id: str) -> dict[str, Any]:
     from quality.expectations import validate_records, validate_registry, write_validation_json
     from quality.report import write_report
 
-    records_report = validate_records(staged_records(warehouse, batch_id))
+    records_report = validate_records(
+        staged_records(warehouse, batch_id), staged_files(warehouse, batch_id)
+    )
     with connect(warehouse / REGISTRY_FILE) as con:
         registry_report = validate_registry(con)
         reports = [records_report, registry_report]
@@ -422,7 +429,9 @@ def run_batch(batch_dir: Path, warehouse: Path, settings: RunSettings | None = N
         ingest_province(batch_dir, code, staging)
     from quality.expectations import validate_records
 
-    validate_records(staged_records(warehouse, batch_id)).raise_for_failures()
+    validate_records(
+        staged_records(warehouse, batch_id), staged_files(warehouse, batch_id)
+    ).raise_for_failures()
     match = match_batch(warehouse, batch_id, settings)
     counts = register_and_load(warehouse, batch_id, settings, started_at)
     quality = check_quality(warehouse, batch_id)

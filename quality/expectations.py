@@ -350,7 +350,21 @@ _REGISTRY = (
 )
 
 
-def validate_records(records: pl.DataFrame) -> ValidationReport:
+#: Ingest's per-file counts as staged, before anything is loaded.
+_STAGED_FILES = _Table(
+    name="staged_files",
+    key_columns=("province_code", "source_file"),
+    checks=(
+        _not_null("source_file"),
+        _Check("source_file_unique", "ExpectColumnValuesToBeUnique", {"column": "source_file"}),
+        _all_true("counts_add_up", "counts_add_up"),
+        _all_true("counts_not_negative", "counts_not_negative"),
+    ),
+)
+_COUNT_COLUMNS = ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped")
+
+
+def validate_records(records: pl.DataFrame, files: pl.DataFrame | None = None) -> ValidationReport:
     """Validate standardised records (columns of ``pipelines.schema.RECORD_SCHEMA``).
 
     Checks: record_key unique and not null; local_id, province_code, full_name
@@ -358,8 +372,14 @@ def validate_records(records: pl.DataFrame) -> ValidationReport:
     dob_precision day/month/year/unknown; birth_year 1880-2030, birth_month
     1-12, birth_day 1-31, each or null. A missing column fails its checks.
 
+    With ``files``, ingest's staged per-file counts (``pipelines.schema.FILE_COUNT_SCHEMA``)
+    are checked in the same suite, as table ``staged_files``: for every file
+    rows read = loaded + quarantined + skipped, no count below zero, and each
+    source file named once. A missing count column fails the conservation check.
+
     Args:
         records: Standardised records.
+        files: Ingest's per-file counts for the same batch.
 
     Returns:
         The report for suite ``records``.
@@ -369,7 +389,33 @@ def validate_records(records: pl.DataFrame) -> ValidationReport:
     frame = records.select(sorted(wanted & set(records.columns))).to_pandas(
         use_pyarrow_extension_array=False
     )
-    return _run_suites("records", [(_RECORDS, frame)])
+    frames = [(_RECORDS, frame)]
+    if files is not None:
+        frames.append((_STAGED_FILES, _file_counts_frame(files)))
+    return _run_suites("records", frames)
+
+
+def _file_counts_frame(files: pl.DataFrame) -> pd.DataFrame:
+    """Per-file counts with the conservation helper columns (False where a count is missing)."""
+    import polars as pl
+
+    absent = [
+        pl.lit(None, dtype=pl.Int64).alias(c)
+        for c in ("province_code", "source_file", *_COUNT_COLUMNS)
+        if c not in files.columns
+    ]
+    read, loaded, quarantined, skipped = (pl.col(c) for c in _COUNT_COLUMNS)
+    return (
+        files.with_columns(absent)
+        .select(
+            "province_code",
+            "source_file",
+            *_COUNT_COLUMNS,
+            (read == loaded + quarantined + skipped).fill_null(False).alias("counts_add_up"),
+            (pl.min_horizontal(*_COUNT_COLUMNS) >= 0).fill_null(False).alias("counts_not_negative"),
+        )
+        .to_pandas(use_pyarrow_extension_array=False)
+    )
 
 
 def validate_registry(con: duckdb.DuckDBPyConnection) -> ValidationReport:
