@@ -277,10 +277,16 @@ def _split_lines(text: str, delimiter: str, first_line: int) -> pl.DataFrame | N
         if cells.height != n_lines:
             return None
         frame = pl.concat([frame, cells], how="horizontal")
+    # Cells past a row's own width are absent (null); only columns some row
+    # is too short for need masking.
+    narrowest = int(frame.select(pl.col("_width").min().fill_null(0)).item())
     return frame.select(
         (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("_row"),
         "_width",
-        *(pl.when(pl.col("_width") > i).then(pl.col(c)).alias(c) for i, c in enumerate(names)),
+        *(
+            pl.col(c) if i < narrowest else pl.when(pl.col("_width") > i).then(pl.col(c)).alias(c)
+            for i, c in enumerate(names)
+        ),
     )
 
 

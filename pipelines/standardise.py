@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable
 
 import polars as pl
@@ -46,6 +47,11 @@ _SEX_CODES = {
     "gai": "F",
 }
 _NAME_JUNK = re.compile(r"[^\w\s'-]|\d|_")
+# Text that " ".join(text.split()) would change: edge, double or non-plain spaces.
+_SPACE_ANOMALY = (
+    r"^ | $|  |[\t\n\x0b\x0c\r\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}"
+    r"\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+)
 # The characters Python's str.split() splits on, as a Rust regex class.
 _PY_SPACE = (
     r"[\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\x{1680}\x{2000}-\x{200a}"
@@ -78,18 +84,15 @@ def map_words(column: pl.Series, fn: Callable[[str], str], ascii_too: bool = Tru
             (right for ``normalize``, which only moves tone marks).
     """
     values = column.drop_nulls().unique(maintain_order=True)
-    if not ascii_too:
-        # ASCII text has no tone to move: it only needs its spaces tidied.
-        plain = values.filter(values.str.contains(r"^[\x00-\x7f]*$"))
-        values = values.filter(~values.is_in(plain.implode()))
-        tidy = plain.str.replace_all(_PY_SPACE, " ").str.strip_chars(" ").replace("", None)
-    text = values.str.normalize("NFC").str.replace_all(_PY_SPACE, " ").str.strip_chars(" ")
+    text = _nfc_single_spaced(values)
     words = text.str.split(" ")
     vocabulary = words.explode().drop_nulls().unique(maintain_order=True)
     if not ascii_too:
         vocabulary = vocabulary.filter(~vocabulary.str.contains(r"^[\x00-\x7f]*$"))
     # Only words fn changes need the per-word work, and only values holding one.
     changed = {w: new for w in vocabulary.to_list() if w and (new := fn(w)) != w}
+    if not changed and text is values and not (values == "").any():
+        return column  # nothing to change
     mapped = text.replace("", None)
     if changed:
         touched = text.str.contains_any(list(changed))
@@ -100,9 +103,20 @@ def map_words(column: pl.Series, fn: Callable[[str], str], ascii_too: bool = Tru
             .replace("", None)
         )
         mapped = mapped.scatter(touched.arg_true(), redone)
-    if not ascii_too:
-        values, mapped = pl.concat([plain, values]), pl.concat([tidy, mapped])
     return column.replace_strict(values, mapped, default=None, return_dtype=pl.String)
+
+
+def _nfc_single_spaced(values: pl.Series) -> pl.Series:
+    """NFC with single spaces between words (``values`` itself when it already is)."""
+    if not values.len():
+        return values
+    joined = str(values.str.join("\n").item())
+    nfc = unicodedata.is_normalized("NFC", joined)
+    spaced = bool(values.str.contains(_SPACE_ANOMALY).any())
+    if nfc and not spaced:
+        return values
+    text = values if nfc else values.str.normalize("NFC")
+    return text.str.replace_all(_PY_SPACE, " ").str.strip_chars(" ") if spaced else text
 
 
 def clean_name(text: str) -> str | None:
