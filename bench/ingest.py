@@ -177,14 +177,14 @@ def _ingest_batch(batch: Path, warehouse: Path, workers: int) -> dict[str, objec
     # Largest province first, so a pool finishes together.
     codes.sort(key=lambda c: -sum(p.stat().st_size for p in (batch / c).iterdir()))
     staging = warehouse / "staging"
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             list(pool.map(ingest_province, [batch] * len(codes), codes, [staging] * len(codes)))
     else:
         for code in codes:
             ingest_province(batch, code, staging)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
     files = read_staged(staging, batch.name, "files", FILE_COUNT_SCHEMA)
     by_format = (
         files.with_columns(pl.col("source_file").str.extract(r"\.([a-z]+)$").alias("format"))
@@ -201,6 +201,7 @@ def _ingest_batch(batch: Path, warehouse: Path, workers: int) -> dict[str, objec
         "files": files.height,
         "provinces": len(codes),
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "peak_rss_mb": peak / 1024,
         "by_format": dict(by_format.iter_rows()),
         "workers": workers,
@@ -208,13 +209,23 @@ def _ingest_batch(batch: Path, warehouse: Path, workers: int) -> dict[str, objec
     }
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (all threads)."""
+    own, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _report(label: str, r: dict[str, object]) -> None:
     rows, seconds = int(str(r["rows"])), float(str(r["seconds"]))
     peak, load = float(str(r["peak_rss_mb"])), float(str(r["load"]))
+    cpu = float(str(r["cpu_seconds"]))
     formats = ", ".join(f"{k} {v:,}" for k, v in dict(r["by_format"]).items())  # type: ignore[call-overload]
     print(
         f"{label}: {rows:,} rows from {r['files']} files in {r['provinces']} provinces "
-        f"in {seconds:.1f} s = {rows / seconds:,.0f} rows/s; peak RSS {peak:,.0f} MB "
+        f"in {seconds:.1f} s = {rows / seconds:,.0f} rows/s (CPU {cpu:.1f} s); "
+        f"peak RSS {peak:,.0f} MB "
         f"(workers {r['workers']}, load {load:.1f})\n  rows by format: {formats}"
     )
 

@@ -197,9 +197,13 @@ RAW_FIELDS = (
 def _with_all_fields(raw: pl.DataFrame) -> pl.DataFrame:
     """Add absent canonical fields as nulls; trim text; empty text becomes null."""
     missing = [pl.lit(None, dtype=pl.String).alias(f) for f in RAW_FIELDS if f not in raw.columns]
-    frame = raw.with_columns(missing)
+    frame = raw.with_columns(missing).with_columns(pl.col(RAW_FIELDS).cast(pl.String))
+    # Only columns with something to trim or empty are rewritten.
+    untidy = frame.select(
+        pl.col(RAW_FIELDS).str.contains(r"^\s|\s$|^$").fill_null(False).any()
+    ).row(0, named=True)
     return frame.with_columns(
-        pl.col(f).cast(pl.String).str.strip_chars().replace("", None) for f in RAW_FIELDS
+        pl.col(f).str.strip_chars().replace("", None) for f in RAW_FIELDS if untidy[f]
     )
 
 
@@ -314,7 +318,10 @@ def standardise(raw: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
 def _per_distinct(column: pl.Series, parse: Callable[[pl.Series], pl.DataFrame]) -> pl.DataFrame:
     """Run a row-wise parse once per distinct value and give each row its value's result."""
     values = column.unique(maintain_order=True)
-    parsed = parse(values).with_columns(values.alias("_value"))
+    parsed = parse(values)
+    if values.len() == 1:  # typically a column of nulls: no lookup needed
+        return parsed.select(pl.all().gather(pl.repeat(0, column.len())))
+    parsed = parsed.with_columns(values.alias("_value"))
     looked_up = pl.DataFrame({"_value": column}).join(
         parsed, on="_value", how="left", nulls_equal=True, maintain_order="left"
     )
