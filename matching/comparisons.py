@@ -31,6 +31,7 @@ _SCORERS: dict[str, Any] = {
     "osa": OSA.distance,  # Levenshtein plus adjacent transposition
 }
 _CHUNK = 500_000
+_PAIR_CHUNK = 2_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -468,6 +469,11 @@ def comparison_vectors(
     also ``tf_<name>`` (Float64): the left record's value share, for each
     comparison that has a ``tf_column`` among them.
     """
+    if pairs.height > _PAIR_CHUNK:  # bound the memory of the gathered pair frame
+        return pl.concat(
+            comparison_vectors(prepared, pairs.slice(start, _PAIR_CHUNK), comparisons, frequencies)
+            for start in range(0, pairs.height, _PAIR_CHUNK)
+        )
     columns = [c for comp in comparisons for c in comp.columns]
     frame = pair_frame(prepared, pairs.select("rid_l", "rid_r"), columns)
     sims = {s.name: s for comp in comparisons for s in comp.similarities}
