@@ -29,6 +29,8 @@ from pipelines.standardise import standardise
 from pipelines.storage import staging_part, write_parquet_atomic
 from pipelines.vntext import fold
 
+#: A province folder with more input than this is ingested piece by piece.
+STREAM_PROVINCE_BYTES = 100 << 20
 _TOTAL_ROW = re.compile(r"^(tong cong|tong so|cong|tong)\b")
 _NAME_FIELDS = ("full_name", "family_name", "given_name")
 _RAW = "_raw"
@@ -99,14 +101,23 @@ def ingest_province(batch_dir: Path, province_code: str, staging: Path) -> Inges
 
     Returns:
         The counts written. Re-running overwrites the same parts.
+
+    A folder holding more than :data:`STREAM_PROVINCE_BYTES` is ingested piece
+    by piece in bounded memory (``pipelines.ingest_stream``).
     """
     batch_id = batch_dir.name
     check_province_folder(province_code)
     reference = batch_reference_date(batch_id)
+    paths = province_files(batch_dir / province_code)
+    if sum(p.stat().st_size for p in paths) > STREAM_PROVINCE_BYTES:
+        from pipelines.ingest_stream import ingest_province_streamed
+
+        counted = ingest_province_streamed(batch_dir, province_code, staging, paths, reference)
+        return IngestSummary(batch_id, province_code, *counted)
     loaded: list[pl.DataFrame] = []
     quarantined: list[pl.DataFrame] = []
     counts: list[dict[str, object]] = []
-    for path in province_files(batch_dir / province_code):
+    for path in paths:
         source_file = path.relative_to(batch_dir).as_posix()
         rows, bad, count = _ingest_file(path, source_file, batch_id, province_code)
         loaded.append(rows)
@@ -159,19 +170,11 @@ def _ingest_file(
         parts = [part for t in tables for part in _table_parts(t)]
     except (UnreadableFileError, HeaderNotFoundError) as err:
         count["rows_read"] = 1
-        bad = pl.DataFrame(
-            {
-                "batch_id": [batch_id],
-                "province_code": [province_code],
-                "source_file": [source_file],
-                "source_sheet": [None],
-                "source_row": [None],
-                "reason": [f"unreadable file: {err}"],
-                "original_text": [_file_preview(path)],
-            },
-            schema=QUARANTINE_SCHEMA,
+        return (
+            pl.DataFrame(),
+            unreadable_file_entry(path, source_file, batch_id, province_code, err),
+            count,
         )
-        return pl.DataFrame(), bad, count
     rows_read = sum(p.height for p, _, _ in parts)
     count["rows_read"] = rows_read + sum(skipped for _, _, skipped in parts)
     count["rows_skipped"] = sum(skipped for _, _, skipped in parts)
@@ -195,6 +198,24 @@ def _ingest_file(
         pl.col("_original").alias("original_text"),
     )
     return rows.filter(~bad_mask).drop("_reason"), bad, count
+
+
+def unreadable_file_entry(
+    path: Path, source_file: str, batch_id: str, province_code: str, err: Exception
+) -> pl.DataFrame:
+    """The one quarantine row of a file that cannot be read, with its first bytes."""
+    return pl.DataFrame(
+        {
+            "batch_id": [batch_id],
+            "province_code": [province_code],
+            "source_file": [source_file],
+            "source_sheet": [None],
+            "source_row": [None],
+            "reason": [f"unreadable file: {err}"],
+            "original_text": [_file_preview(path)],
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
 
 
 def _file_preview(path: Path) -> str:
@@ -247,17 +268,22 @@ def sort_rows(piece: pl.DataFrame, header: Header) -> pl.DataFrame:
     longest = max(width, len(present))
     fields = header.fields + [f"extra:column_{i + 1}" for i in range(width, longest)]
     header_cells = [c.strip().lower() for c in header.cells] + [""] * (longest - width)
-    spaced = piece.select(
-        pl.col(c).str.contains(r"^\s|\s$").fill_null(False).any() for c in present
-    ).row(0)
+    # A column with nothing to trim and no empty cell is used as it is (no copy).
+    spaced, empty = (
+        piece.select(pl.col(c).str.contains(pattern).fill_null(False).any() for c in present).row(0)
+        for pattern in (r"^\s|\s$", "^$")
+    )
     stripped: list[pl.Expr] = []
     for i in range(longest):
         if i >= len(present):
             stripped.append(pl.lit(None, dtype=pl.String))
             continue
         cell = pl.col(f"c{i + 1}")
-        trimmed = cell.str.strip_chars() if spaced[i] else cell
-        stripped.append(pl.when(trimmed != "").then(trimmed))
+        if spaced[i]:
+            trimmed = cell.str.strip_chars()
+            stripped.append(pl.when(trimmed != "").then(trimmed))
+        else:
+            stripped.append(pl.when(cell != "").then(cell) if empty[i] else cell)
     # The cells as read stay (without a copy) for the original text of rows
     # that end in quarantine; it is written only for those.
     frame = piece.select(

@@ -44,7 +44,7 @@ SUPPORTED_SUFFIXES = DELIMITED_SUFFIXES | EXCEL_SUFFIXES | DBF_SUFFIXES
 
 #: Delimited files up to this size are decoded whole (detection sees every byte);
 #: larger ones are decoded block by block, the encoding decided on their start.
-STREAM_ABOVE_BYTES = 64 << 20
+STREAM_ABOVE_BYTES = 32 << 20
 #: Bytes read, decoded and split at a time when streaming a large file.
 BLOCK_BYTES = 16 << 20
 #: Bytes at the start of a streamed file that decide its encoding.

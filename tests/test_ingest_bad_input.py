@@ -247,3 +247,34 @@ def test_a_generated_batch_with_broken_files_still_loads(
         files["rows_read"]
         == files["rows_loaded"] + files["rows_quarantined"] + files["rows_skipped"]
     ).all()
+
+
+def test_a_province_streamed_piece_by_piece_gives_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines import ingest
+
+    lines = [f"{i},Nguyễn Văn Hùng {i % 7},{i % 28 + 1:02d}/05/1968,Nam" for i in range(1, 2001)]
+    first = "Mã NK,Họ và tên,Ngày sinh,Giới tính\n" + "\n".join(lines) + "\n"
+    # The second file repeats ids 1-5, has a row without a name and one without an id.
+    second = (
+        "Mã NK,Họ và tên,Ngày sinh,Giới tính\n"
+        + "".join(f"{i},Lê Thị Hoa,01/01/1990,Nữ\n" for i in range(1, 6))
+        + "9001,,01/01/1990,Nữ\n,Lê Văn Tám,01/01/1990,Nam\n"
+    )
+    files = {"a.csv": first.encode(), "b.csv": second.encode(), "c.csv": b""}
+    whole = _ingest(tmp_path / "whole", files)
+    monkeypatch.setattr(ingest, "STREAM_PROVINCE_BYTES", 0)
+    monkeypatch.setattr(readers, "STREAM_ABOVE_BYTES", 1024)
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 8192)
+    streamed = _ingest(tmp_path / "streamed", files)
+    assert streamed["files"].equals(whole["files"])
+    assert (
+        streamed["quarantine"]
+        .sort("source_file", "source_row")
+        .equals(whole["quarantine"].sort("source_file", "source_row"))
+    )
+    assert streamed["records"].sort("record_key").equals(whole["records"])
+    reasons = whole["quarantine"]["reason"].to_list()
+    assert sum(r.startswith("duplicate local_id") for r in reasons) == 5
+    assert {"missing name", "missing local_id (required)"} <= set(reasons)
