@@ -86,3 +86,26 @@ def test_model_error_when_em_does_not_converge() -> None:
     records, _ = synthetic_records(800, seed=3)
     with pytest.raises(ModelError, match="did not converge"):
         link_records(records, replace(MatchSettings(), em_max_iterations=1))
+
+
+def test_term_frequency_adjustment_by_hand() -> None:
+    from matching.estimate import ComparisonModel
+
+    model = ComparisonModel(
+        name="given_name",
+        labels=("else", "fuzzy", "exact"),
+        m=(0.1, 0.1, 0.8),
+        u=(0.9, 0.08, 0.02),
+        estimated_in=("dob_sex",),
+        tf_levels=(2,),
+        tf_minimum=1e-4,
+    )
+    levels = np.array([2, 2, 2, 1, -1, 0])
+    tf = np.array([0.2, 0.001, 1e-6, 0.2, np.nan, 0.2])
+    weights = model.pair_weights(levels, tf)
+    # exact: log2(m / tf) (Splink's m / tf), tf floored at 1e-4; other levels log2(m / u).
+    expected = [np.log2(0.8 / 0.2), np.log2(0.8 / 0.001), np.log2(0.8 / 1e-4),
+                np.log2(0.1 / 0.08), 0.0, np.log2(0.1 / 0.9)]  # fmt: skip
+    np.testing.assert_allclose(weights, expected)
+    # Without frequencies the weights are the plain ones.
+    np.testing.assert_allclose(model.pair_weights(levels)[:3], [np.log2(0.8 / 0.02)] * 3)
