@@ -29,6 +29,8 @@ from pipelines.readers import UnreadableFileError, read_file
 from pipelines.schema import FILE_COUNT_SCHEMA, QUARANTINE_SCHEMA
 from pipelines.storage import staging_part, write_parquet_atomic
 
+_SEEN_SCHEMA = {"local_id": pl.String, "_file": pl.UInt32, "_line": pl.Int64}
+
 
 def ingest_province_streamed(
     batch_dir: Path, province_code: str, staging: Path, paths: list[Path], reference: dt.date
@@ -43,15 +45,15 @@ def ingest_province_streamed(
     work = records_part.parent / f".work-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    seen = pl.DataFrame(schema={"local_id": pl.String, "_first": pl.String})
+    seen = pl.DataFrame(schema=_SEEN_SCHEMA)
+    names = [path.relative_to(batch_dir).as_posix() for path in paths]
     quarantined: list[pl.DataFrame] = []
     counts: list[dict[str, object]] = []
     chunks: list[Path] = []
     try:
-        for path in paths:
-            source_file = path.relative_to(batch_dir).as_posix()
+        for file_index, path in enumerate(paths):
             count, file_chunks, file_bad, file_seen = _ingest_file_streamed(
-                path, source_file, batch_id, province_code, reference, seen, work, len(chunks)
+                path, names, file_index, batch_id, province_code, reference, seen, work, len(chunks)
             )
             counts.append(count)
             chunks += file_chunks
@@ -74,7 +76,8 @@ def ingest_province_streamed(
 
 def _ingest_file_streamed(
     path: Path,
-    source_file: str,
+    names: list[str],
+    file_index: int,
     batch_id: str,
     province_code: str,
     reference: dt.date,
@@ -83,6 +86,7 @@ def _ingest_file_streamed(
     first_chunk: int,
 ) -> tuple[dict[str, object], list[Path], list[pl.DataFrame], pl.DataFrame]:
     """One file: (counts, record chunks written, quarantined rows, ids it adds to ``seen``)."""
+    source_file = names[file_index]
     from pipelines.ingest import (
         _finish_records,
         _table_parts,
@@ -102,7 +106,7 @@ def _ingest_file_streamed(
     }
     chunks: list[Path] = []
     bad: list[pl.DataFrame] = []
-    mine = pl.DataFrame(schema={"local_id": pl.String, "_first": pl.String})
+    mine = pl.DataFrame(schema=_SEEN_SCHEMA)
     lineage = [
         pl.lit(batch_id).alias("batch_id"),
         pl.lit(province_code).alias("province_code"),
@@ -121,6 +125,8 @@ def _ingest_file_streamed(
                 people, repeats, new_ids = _split_repeats(
                     rows.filter(pl.col("_reason").is_null()).drop("_reason"),
                     pl.concat([seen, mine]),
+                    names,
+                    file_index,
                 )
                 bad.append(repeats)
                 mine = pl.concat([mine, new_ids])
@@ -152,31 +158,45 @@ def _quarantine_rows(rows: pl.DataFrame, reason: pl.Expr) -> pl.DataFrame:
 
 
 def _split_repeats(
-    rows: pl.DataFrame, seen: pl.DataFrame
+    rows: pl.DataFrame, seen: pl.DataFrame, names: list[str], file_index: int
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Person rows whose local_id was seen before (here or earlier) become quarantined repeats.
+
+    ``seen`` holds ``local_id``, ``_file`` (index into ``names``) and ``_line``
+    of each first occurrence: small integers, not text, so it stays compact.
 
     Returns:
         (rows kept, quarantined repeats, the kept rows' ids with where they are).
     """
     from pipelines.ingest import with_original_text
 
-    where = pl.format("{}:{}", pl.col("source_file"), pl.col("_row"))
-    rows = rows.with_row_index("_i").join(
-        seen.rename({"_first": "_seen"}), on="local_id", how="left", maintain_order="left"
+    ids = rows.get_column("local_id")
+    earlier = ids.is_in(seen.get_column("local_id").implode())
+    repeat = earlier | ~ids.is_first_distinct()
+    kept = rows.filter(~repeat)
+    new_ids = kept.select(
+        "local_id",
+        pl.lit(file_index, dtype=pl.UInt32).alias("_file"),
+        pl.col("_row").alias("_line"),
     )
-    rows = rows.with_columns(
-        pl.coalesce("_seen", where.first().over("local_id", order_by="_i")).alias("_first"),
-        (pl.col("_seen").is_not_null() | ~pl.col("local_id").is_first_distinct()).alias("_repeat"),
+    if not repeat.any():
+        return kept, pl.DataFrame(schema=QUARANTINE_SCHEMA), new_ids
+    repeated = rows.filter(repeat)
+    firsts = pl.concat(
+        [seen.filter(pl.col("local_id").is_in(repeated["local_id"].implode())), new_ids]
     )
-    repeated = rows.filter(pl.col("_repeat"))
+    firsts = firsts.select(
+        "local_id",
+        pl.format(
+            "{}:{}", pl.col("_file").replace_strict(list(range(len(names))), names), pl.col("_line")
+        ).alias("_first"),
+    )
+    repeated = repeated.join(firsts, on="local_id", how="left", maintain_order="left")
     repeats = _quarantine_rows(
         with_original_text(repeated),
         pl.format("duplicate local_id {} (first at {})", pl.col("local_id"), pl.col("_first")),
     )
-    kept = rows.filter(~pl.col("_repeat"))
-    new_ids = kept.select("local_id", where.alias("_first"))
-    return kept.drop("_i", "_seen", "_first", "_repeat"), repeats, new_ids
+    return kept, repeats, new_ids
 
 
 def _combine(chunks: list[Path], part: Path) -> None:

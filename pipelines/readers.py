@@ -46,7 +46,7 @@ SUPPORTED_SUFFIXES = DELIMITED_SUFFIXES | EXCEL_SUFFIXES | DBF_SUFFIXES
 #: larger ones are decoded block by block, the encoding decided on their start.
 STREAM_ABOVE_BYTES = 32 << 20
 #: Bytes read, decoded and split at a time when streaming a large file.
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 8 << 20
 #: Bytes at the start of a streamed file that decide its encoding.
 DETECT_BYTES = 1 << 20
 #: Rows per frame when the Python ``csv`` fallback parses a block.
