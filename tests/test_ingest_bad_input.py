@@ -278,3 +278,20 @@ def test_a_province_streamed_piece_by_piece_gives_the_same_rows(
     reasons = whole["quarantine"]["reason"].to_list()
     assert sum(r.startswith("duplicate local_id") for r in reasons) == 5
     assert {"missing name", "missing local_id (required)"} <= set(reasons)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_the_same_folder_gives_byte_identical_parquet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    from pipelines import ingest
+
+    if streamed:
+        monkeypatch.setattr(ingest, "STREAM_PROVINCE_BYTES", 0)
+    files = {"good.csv": GOOD.encode(), "noise.csv": b"\x00\x01" * 500}
+    parts = []
+    for run in ("a", "b"):
+        _ingest(tmp_path / run, files)
+        root = tmp_path / run / "warehouse" / "staging"
+        parts.append({p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*.parquet"))})
+    assert len(parts[0]) == 3 and parts[0] == parts[1]
