@@ -45,7 +45,7 @@ def ingest_province_streamed(
     work = records_part.parent / f".work-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    seen = pl.DataFrame(schema=_SEEN_SCHEMA)
+    seen: list[pl.DataFrame] = []  # first occurrences, one frame per piece
     names = [path.relative_to(batch_dir).as_posix() for path in paths]
     quarantined: list[pl.DataFrame] = []
     counts: list[dict[str, object]] = []
@@ -58,7 +58,7 @@ def ingest_province_streamed(
             counts.append(count)
             chunks += file_chunks
             quarantined += file_bad
-            seen = pl.concat([seen, file_seen])
+            seen += file_seen
         quarantine = pl.concat(
             [q.select(list(QUARANTINE_SCHEMA)) for q in quarantined], how="vertical"
         ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
@@ -81,10 +81,10 @@ def _ingest_file_streamed(
     batch_id: str,
     province_code: str,
     reference: dt.date,
-    seen: pl.DataFrame,
+    seen: list[pl.DataFrame],
     work: Path,
     first_chunk: int,
-) -> tuple[dict[str, object], list[Path], list[pl.DataFrame], pl.DataFrame]:
+) -> tuple[dict[str, object], list[Path], list[pl.DataFrame], list[pl.DataFrame]]:
     """One file: (counts, record chunks written, quarantined rows, ids it adds to ``seen``)."""
     source_file = names[file_index]
     from pipelines.ingest import (
@@ -106,7 +106,7 @@ def _ingest_file_streamed(
     }
     chunks: list[Path] = []
     bad: list[pl.DataFrame] = []
-    mine = pl.DataFrame(schema=_SEEN_SCHEMA)
+    mine: list[pl.DataFrame] = []
     lineage = [
         pl.lit(batch_id).alias("batch_id"),
         pl.lit(province_code).alias("province_code"),
@@ -124,12 +124,12 @@ def _ingest_file_streamed(
                 bad.append(_quarantine_rows(with_original_text(flawed), pl.col("_reason")))
                 people, repeats, new_ids = _split_repeats(
                     rows.filter(pl.col("_reason").is_null()).drop("_reason"),
-                    pl.concat([seen, mine]),
+                    [*seen, *mine],
                     names,
                     file_index,
                 )
                 bad.append(repeats)
-                mine = pl.concat([mine, new_ids])
+                mine.append(new_ids)
                 records = _finish_records(people, batch_id, province_code, reference)
                 chunk = work / f"chunk-{first_chunk + len(chunks):06d}.parquet"
                 records.write_parquet(chunk, compression="zstd", statistics=True)
@@ -140,7 +140,7 @@ def _ingest_file_streamed(
             chunk.unlink()
         count.update(rows_read=1, rows_loaded=0, rows_skipped=0, rows_quarantined=1)
         entry = unreadable_file_entry(path, source_file, batch_id, province_code, err)
-        return count, [], [entry], mine.clear()
+        return count, [], [entry], []
     count["rows_quarantined"] = sum(b.height for b in bad)
     return count, chunks, bad, mine
 
@@ -158,12 +158,14 @@ def _quarantine_rows(rows: pl.DataFrame, reason: pl.Expr) -> pl.DataFrame:
 
 
 def _split_repeats(
-    rows: pl.DataFrame, seen: pl.DataFrame, names: list[str], file_index: int
+    rows: pl.DataFrame, seen: list[pl.DataFrame], names: list[str], file_index: int
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Person rows whose local_id was seen before (here or earlier) become quarantined repeats.
 
     ``seen`` holds ``local_id``, ``_file`` (index into ``names``) and ``_line``
     of each first occurrence: small integers, not text, so it stays compact.
+    Each of its frames is probed with this piece's ids (hashed once, small)
+    rather than hashing every id seen so far for every piece.
 
     Returns:
         (rows kept, quarantined repeats, the kept rows' ids with where they are).
@@ -171,7 +173,12 @@ def _split_repeats(
     from pipelines.ingest import with_original_text
 
     ids = rows.get_column("local_id")
-    earlier = ids.is_in(seen.get_column("local_id").implode())
+    wanted = ids.implode()
+    hits = pl.concat(
+        [f.filter(pl.col("local_id").is_in(wanted)) for f in seen]
+        or [pl.DataFrame(schema=_SEEN_SCHEMA)]
+    )
+    earlier = ids.is_in(hits.get_column("local_id").implode())
     repeat = earlier | ~ids.is_first_distinct()
     kept = rows.filter(~repeat)
     new_ids = kept.select(
@@ -182,9 +189,7 @@ def _split_repeats(
     if not repeat.any():
         return kept, pl.DataFrame(schema=QUARANTINE_SCHEMA), new_ids
     repeated = rows.filter(repeat)
-    firsts = pl.concat(
-        [seen.filter(pl.col("local_id").is_in(repeated["local_id"].implode())), new_ids]
-    )
+    firsts = pl.concat([hits, new_ids])
     firsts = firsts.select(
         "local_id",
         pl.format(
