@@ -377,6 +377,28 @@ def category_comparison(name: str, field: str) -> Comparison:
     )
 
 
+def residence_comparison() -> Comparison:
+    """Whether a side is registered elsewhere (a temporary resident or a lodger).
+
+    Such a record has a permanent registration in another place, so a pair
+    holding one is likelier than others to be one person. Null when neither
+    side says how it resides.
+    """
+    return Comparison(
+        name="residence",
+        fields=("residence_type", "relation_to_head"),
+        columns=("registered_elsewhere",),
+        null=_l("registered_elsewhere").is_null() & _r("registered_elsewhere").is_null(),
+        levels=(
+            Level(
+                "one_elsewhere",
+                _l("registered_elsewhere").fill_null(False)
+                | _r("registered_elsewhere").fill_null(False),
+            ),
+        ),
+    )
+
+
 def default_comparisons() -> tuple[Comparison, ...]:
     """Return the comparisons for Vietnamese person records."""
     return (
@@ -391,6 +413,7 @@ def default_comparisons() -> tuple[Comparison, ...]:
         category_comparison("ethnicity", "ethnicity"),
         category_comparison("religion", "religion"),
         category_comparison("occupation", "occupation"),
+        residence_comparison(),
     )
 
 

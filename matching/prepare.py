@@ -67,6 +67,7 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         ``date_of_birth__unordered`` (year, then day and month in either order),
         ``household_id__key`` (province and household number, else province
         and address), ``name_marked`` (the name is written with diacritics),
+        ``registered_elsewhere`` (temporary residence or lodger; null when unknown),
         ``id_number__tail``
         (length and last six digits) and ``id_number__head`` (the rest),
         ``date_of_birth__full`` (the date only when known to the day and not a
@@ -113,6 +114,13 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
             household_id__key=pl.when(pl.col("household_id").str.len_chars() > 0)
             .then(pl.concat_str("province_code", "household_id", separator=":"))
             .otherwise(pl.concat_str("province_code", "address__fold", separator=":@")),
+            # A temporary resident or a lodger is registered permanently elsewhere.
+            registered_elsewhere=pl.when(
+                pl.col("residence_type").is_not_null() | pl.col("relation_to_head").is_not_null()
+            ).then(
+                name_fold_expr(pl.col("residence_type")).str.contains("tam tru").fill_null(False)
+                | name_fold_expr(pl.col("relation_to_head")).str.contains("o nho").fill_null(False)
+            ),
             name_marked=pl.concat_str(
                 "full_name", "family_name", "middle_name", "given_name", ignore_nulls=True
             )
