@@ -179,7 +179,7 @@ def test_febrl3_deduplication() -> None:
 def test_febrl4_linkage() -> None:
     precision, _, f1 = _febrl_scores(4, linkage=True)
     assert precision >= 0.999
-    assert f1 >= 0.998  # the target; measured 0.9991
+    assert f1 >= 0.998  # the target; measured 0.9988
 
 
 def test_weak_bridge_between_two_groups_goes_to_review() -> None:
