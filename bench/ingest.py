@@ -81,21 +81,32 @@ def main() -> None:
 
 
 def _generated_batch(workdir: Path, persons: int, seed: int, reuse: bool) -> Path:
-    from pipelines.synth import generate
-
     stamp = workdir / "generated.json"
     wanted = {"persons": persons, "seed": seed}
     if reuse and stamp.exists() and json.loads(stamp.read_text()) == wanted:
         return next(p for p in sorted((workdir / "inbox").iterdir()) if p.is_dir())
     shutil.rmtree(workdir, ignore_errors=True)
     started = time.perf_counter()
-    summary = generate(persons=persons, seed=seed, out=workdir)
+    # In a child: Linux carries a process's peak RSS over fork and exec, so the
+    # measuring children must not be forked from a process that generated data.
+    code = (
+        "import sys; from pathlib import Path; from pipelines.synth import generate; "
+        "s = generate(persons=int(sys.argv[1]), seed=int(sys.argv[2]), out=Path(sys.argv[3])); "
+        "print(s.records, s.files, s.batches[0])"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code, str(persons), str(seed), str(workdir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    records, files, batch = child.stdout.split()
     stamp.write_text(json.dumps(wanted))
     print(
-        f"generated {persons:,} persons, {summary.records:,} records in {summary.files} files "
+        f"generated {persons:,} persons, {int(records):,} records in {files} files "
         f"in {time.perf_counter() - started:.0f} s"
     )
-    return workdir / "inbox" / summary.batches[0]
+    return workdir / "inbox" / batch
 
 
 def _delimited_only(batch: Path, inbox: Path) -> Path:
