@@ -350,32 +350,36 @@ def _read_excel(path: Path) -> list[RawTable]:
     tables = []
     for name, sheet in sheets:
         frame = sheet.to_polars()
-        cells: list[list[str | None]] = [frame.get_column(c).to_list() for c in frame.columns]
+        frame = frame.select(
+            pl.col(c).cast(pl.String).alias(f"c{i + 1}") for i, c in enumerate(frame.columns)
+        )
+        # Distinct non-empty texts are all the evidence needs (it counts words).
+        distinct = {
+            c: [v for v in frame.get_column(c).drop_nulls().unique().sort().to_list() if v]
+            for c in frame.columns
+        }
         # A sheet is usually typed in one font: decide on all its text first,
         # then column by column for sheets that mix fonts.
-        legacy = detect_legacy_strings([v for col in cells for v in col if v])
-        if legacy is not None:
-            cells = [_repair(col, legacy) for col in cells]
-            found = {legacy}
-        else:
-            labels = [detect_legacy_strings([v for v in col if v]) for col in cells]
-            cells = [
-                _repair(col, lab) if lab else col for col, lab in zip(cells, labels, strict=True)
-            ]
-            found = {lab for lab in labels if lab}
+        legacy = detect_legacy_strings(sorted({v for vs in distinct.values() for v in vs}))
+        labels = (
+            {c: legacy for c in frame.columns}
+            if legacy is not None
+            else {c: detect_legacy_strings(vs) for c, vs in distinct.items()}
+        )
+        frame = frame.with_columns(
+            pl.col(c).replace({v: repair_text(v, encoding=lab) for v in distinct[c]})
+            for c, lab in labels.items()
+            if lab
+        )
+        found = {lab for lab in labels.values() if lab}
         encoding = "+".join(["xlsx", *sorted(found)])
-        piece = _frame(cells, list(range(1, frame.height + 1)), [len(cells)] * frame.height)
+        piece = frame.select(
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("_row"),
+            pl.lit(frame.width, dtype=pl.Int32).alias("_width"),
+            pl.all(),
+        )
         tables.append(RawTable(sheet=name, encoding=encoding, pieces=iter([piece])))
     return tables
-
-
-def _repair(values: list[str | None], encoding: str) -> list[str | None]:
-    """Convert cells typed with a TCVN3/VNI font (read as cp1252 mojibake) to Unicode.
-
-    Each distinct value is repaired once.
-    """
-    repaired = {v: repair_text(v, encoding=encoding) for v in set(values) if v}
-    return [repaired[v] if v else v for v in values]
 
 
 # --- DBF ------------------------------------------------------------------------------
