@@ -7,6 +7,11 @@ non-person rows, standardises the loaded ones, and writes three Parquet parts
 under the staging area. For every file: rows read = loaded + quarantined +
 skipped. A file that cannot be read is quarantined whole (one row) and the
 rest of the folder goes on.
+
+Rows are sorted with polars expressions over whole pieces of a table (no
+Python loop per row); the original text of a row is written only for rows
+that end in quarantine. A folder above ``STREAM_PROVINCE_BYTES`` is handed to
+``pipelines.ingest_stream``, which works piece by piece in bounded memory.
 """
 
 from __future__ import annotations
