@@ -1,6 +1,7 @@
 """Deduplicate a records CSV with Splink 5 (DuckDB backend); run by ``bench/vs_splink.py``.
 
     .bench-venv/bin/python bench/run_splink.py --csv records.csv --out /tmp/splink [--threads 2]
+        [--u-max-pairs 1e8]
 
 Runs in the benchmark environment (``make bench-env``), so it imports only the
 standard library, DuckDB and Splink. Writes ``clusters.parquet`` (``record_key``,
@@ -147,7 +148,7 @@ EM_RULES = [
 ]
 
 
-def describe() -> dict[str, Any]:
+def describe(u_max_pairs: float = U_MAX_PAIRS) -> dict[str, Any]:
     """The configuration, as plain data for the report."""
     return {
         "splink": splink.__version__,
@@ -170,14 +171,16 @@ def describe() -> dict[str, Any]:
         ],
         "prior_rules": [str(r.get_blocking_rule("duckdb").blocking_rule_sql) for r in PRIOR_RULES],
         "prior_recall": PRIOR_RECALL,
-        "u_max_pairs": U_MAX_PAIRS,
+        "u_max_pairs": u_max_pairs,
         "em_rules": [str(r.get_blocking_rule("duckdb").blocking_rule_sql) for r in EM_RULES],
         "predict_threshold": PREDICT_THRESHOLD,
         "cluster_threshold": CLUSTER_THRESHOLD,
     }
 
 
-def run(csv: Path, out: Path, threads: int | None) -> dict[str, Any]:
+def run(
+    csv: Path, out: Path, threads: int | None, u_max_pairs: float = U_MAX_PAIRS
+) -> dict[str, Any]:
     """Deduplicate ``csv``; write clusters, model and stats to ``out``; return the stats."""
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
@@ -199,7 +202,7 @@ def run(csv: Path, out: Path, threads: int | None) -> dict[str, Any]:
     linker = Linker(records, settings(), log_level=logging.WARNING)
     lap("load")
     linker.training.estimate_probability_two_random_records_match(PRIOR_RULES, recall=PRIOR_RECALL)
-    linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=SEED)
+    linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=SEED)
     for rule in EM_RULES:
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
     lap("train")
@@ -221,7 +224,7 @@ def run(csv: Path, out: Path, threads: int | None) -> dict[str, Any]:
         "started": started,
         "seconds": seconds,
         "pairs_above_predict_threshold": int(predicted_pairs[0][0]),
-        "config": describe(),
+        "config": describe(u_max_pairs),
     }
     (out / "stats.json").write_text(json.dumps(stats, indent=2))
     return stats
@@ -233,8 +236,11 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--u-max-pairs", type=float, default=U_MAX_PAIRS, help="Splink's docs: 1e7 to 1e9"
+    )
     args = parser.parse_args()
-    stats = run(args.csv, args.out, args.threads)
+    stats = run(args.csv, args.out, args.threads, args.u_max_pairs)
     print(json.dumps(stats["seconds"]))
 
 

@@ -3,7 +3,7 @@
     make bench-env   # once: Splink in .bench-venv/, not a project dependency
     .venv/bin/python -m bench.vs_splink --records 1000000 [--seed 1] [--repeat 1]
         [--workdir /tmp/dancu-bench] [--csv FILE --truth FILE --twins FILE]
-        [--dancu-rev HEAD] [--max-rss-mb 21000]
+        [--dancu-rev HEAD] [--max-rss-mb 21000] [--splink-u-pairs 1e8] [--only splink]
 
 Generates (or reuses) N plain UTF-8 CSV person records with known truth
 (``bench.data``), then runs each tool in its own process on that file, one
@@ -71,11 +71,13 @@ def _run_tool(
     twins: pl.DataFrame,
     source: Path,
     max_rss_mb: float,
+    u_pairs: float,
 ) -> ToolRun | None:
     out = workdir / tool
     script = "run_dancu.py" if tool == "dancu" else "run_splink.py"
     python = sys.executable if tool == "dancu" else str(SPLINK_PYTHON)
     command = [python, str(REPO / "bench" / script), "--csv", str(csv), "--out", str(out)]
+    command += [] if tool == "dancu" else ["--u-max-pairs", str(u_pairs)]
     (out / "stats.json").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{tool}.log"
@@ -157,6 +159,8 @@ def main() -> None:
         "--dancu-rev", help="git revision or source folder to measure (default: working tree)"
     )
     parser.add_argument("--max-rss-mb", type=float, default=21_000)
+    parser.add_argument("--splink-u-pairs", type=float, default=1e8, help="Splink u sample")
+    parser.add_argument("--only", choices=["dancu", "splink"], help="run one tool (no ratio)")
     args = parser.parse_args()
     source, label = source_tree(args.dancu_rev, args.workdir)
     print(f"dancu: {label}")
@@ -196,7 +200,11 @@ def main() -> None:
     for round_no in range(args.repeat):
         order = ["dancu", "splink"] if round_no % 2 == 0 else ["splink", "dancu"]
         for tool in order:
-            run = _run_tool(tool, csv, workdir, truth, twins, source, args.max_rss_mb)
+            if args.only and tool != args.only:
+                continue
+            run = _run_tool(
+                tool, csv, workdir, truth, twins, source, args.max_rss_mb, args.splink_u_pairs
+            )
             if run is None:
                 continue
             runs[tool].append(run)
