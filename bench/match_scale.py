@@ -1,7 +1,7 @@
 """Benchmark: how ``link_records`` scales, at 1 M and 10 M records by default.
 
     .venv/bin/python -m bench.match_scale [--records 1000000 10000000] [--seed 1]
-        [--workdir /tmp/dancu-bench] [--profile] [--dancu-rev HEAD] [--max-rss-mb 21000]
+        [--workdir /tmp/dancu-bench-match] [--profile] [--dancu-rev HEAD] [--max-rss-mb 21000]
 
 For each size, generates (or reuses) the records CSV (``bench.data``), then
 runs ``bench/run_dancu.py`` on it in its own process and prints: generation
@@ -78,7 +78,7 @@ def _report_failure(n: int, measured: Measured, out: Path, log: Path) -> None:
         print("  peak RSS by matching call stack (first three frames):")
         for key, rss in sorted(by_function.items(), key=lambda kv: -kv[1])[:8]:
             print(f"    {rss:>9,.0f} MB  {key}")
-    tail = log.read_text(errors="replace").strip().splitlines()[-6:]
+    tail = log.read_text(errors="replace").strip().splitlines()[-6:] if log.exists() else []
     if tail:
         print("  log tail:\n    " + "\n    ".join(tail))
 
@@ -136,7 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/dancu-bench"))
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/dancu-bench-match"))
     parser.add_argument("--profile", action="store_true", help="run under cProfile")
     parser.add_argument(
         "--dancu-rev", help="git revision or source folder to measure (default: working tree)"

@@ -2,7 +2,7 @@
 
     make bench-env   # once: Splink in .bench-venv/, not a project dependency
     .venv/bin/python -m bench.vs_splink --records 1000000 [--seed 1] [--repeat 1]
-        [--workdir /tmp/dancu-bench] [--csv FILE --truth FILE --twins FILE]
+        [--workdir /tmp/dancu-bench-match] [--csv FILE --truth FILE --twins FILE]
         [--dancu-rev HEAD] [--max-rss-mb 21000] [--splink-u-pairs 1e8] [--only splink]
 
 Generates (or reuses) N plain UTF-8 CSV person records with known truth
@@ -151,7 +151,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=1, help="alternate the tools this often")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/dancu-bench"))
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/dancu-bench-match"))
     parser.add_argument("--csv", type=Path, help="records CSV to use instead of generating")
     parser.add_argument("--truth", type=Path, help="with --csv: record_key,person_id")
     parser.add_argument("--twins", type=Path, help="with --csv: person_id,twin_of (optional)")
