@@ -1,7 +1,7 @@
 """The ``dancu`` command: run the pipeline, generate test data, evaluate a registry.
 
     dancu run --inbox DIR --warehouse DIR
-    dancu generate --persons N --seed S --out DIR [--batches B] [--profile P]
+    dancu generate --persons N --seed S --out DIR [--batches B] [--profile P] [--broken-files]
     dancu evaluate --truth DIR --warehouse DIR
     dancu review list --warehouse DIR [--limit N]
     dancu review decide --warehouse DIR KEY_A KEY_B (--same | --different) --reviewer NAME
@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, required=True)
     gen.add_argument("--batches", type=int, default=1)
     gen.add_argument("--profile", default="default", choices=["default", "hard"])
+    gen.add_argument(
+        "--broken-files", action="store_true", help="add the broken files of pipelines.synth.broken"
+    )
 
     ev = sub.add_parser("evaluate", help="compare a registry with a generator's truth")
     ev.add_argument("--truth", type=Path, required=True, help="the generator's truth folder")
@@ -83,6 +86,7 @@ def _generate(args: argparse.Namespace) -> None:
         out=args.out,
         batches=args.batches,
         profile=args.profile,
+        broken_files=args.broken_files,
     )
     print(summary)
 
