@@ -274,10 +274,10 @@ def sort_rows(piece: pl.DataFrame, header: Header) -> pl.DataFrame:
     fields = header.fields + [f"extra:column_{i + 1}" for i in range(width, longest)]
     header_cells = [c.strip().lower() for c in header.cells] + [""] * (longest - width)
     # A column with nothing to trim and no empty cell is used as it is (no copy).
-    spaced, empty = (
-        piece.select(pl.col(c).str.contains(pattern).fill_null(False).any() for c in present).row(0)
-        for pattern in (r"^\s|\s$", "^$")
-    )
+    spaced = piece.select(
+        pl.col(c).str.contains(r"^\s|\s$").fill_null(False).any() for c in present
+    ).row(0)
+    empty = piece.select((pl.col(c).str.len_bytes() == 0).any() for c in present).row(0)
     stripped: list[pl.Expr] = []
     for i in range(longest):
         if i >= len(present):

@@ -232,32 +232,34 @@ def _split_block(text: str, delimiter: str, first_line: int) -> pl.DataFrame | N
     Then polars' CSV reader gives one row per line, and each line's own width
     (ragged rows) is counted from its delimiters outside quotes.
     """
-    if "\x00" in text or _LINE_SEPARATOR in text or text.count("\r") != text.count("\r\n"):
+    data = text.encode("utf-8")  # byte scans are faster than str ones
+    if b"\x00" in data or _LINE_SEPARATOR.encode() in data:
+        return None
+    if data.count(b"\r") != data.count(b"\r\n"):
         return None
     try:
-        return _split_lines(text, delimiter, first_line)
+        return _split_lines(data, delimiter, first_line)
     except pl.exceptions.PolarsError:  # the reader refused the text: let csv decide
         return None
 
 
-def _split_lines(text: str, delimiter: str, first_line: int) -> pl.DataFrame | None:
-    data = text.encode("utf-8")
-    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+def _split_lines(data: bytes, delimiter: str, first_line: int) -> pl.DataFrame | None:
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     lines = _read_lines(data)
     if lines.len() != n_lines:
         return None
     d = _regex_escape(delimiter)
+    counts = lines.str.count_matches(delimiter, literal=True)
     quoted = lines.str.contains('"', literal=True)
     if quoted.any():
+        at = quoted.arg_true()
+        with_quotes = lines.gather(at)
         field = f'(?:"(?:[^"]|"")*"|[^"{d}]*)'
-        if not lines.filter(quoted).str.contains(f"^{field}(?:{d}{field})*$").all():
+        if not with_quotes.str.contains(f"^{field}(?:{d}{field})*$").all():
             return None
-        unquoted = lines.str.replace_all('"(?:[^"]|"")*"', "")
-    else:
-        unquoted = lines
-    widths = (
-        pl.when(lines == "").then(0).otherwise(unquoted.str.count_matches(d) + 1).cast(pl.Int32)
-    )
+        outside = with_quotes.str.replace_all('"(?:[^"]|"")*"', "")
+        counts = counts.scatter(at, outside.str.count_matches(delimiter, literal=True))
+    widths = pl.when(lines == "").then(0).otherwise(counts + 1).cast(pl.Int32)
     frame = pl.DataFrame({"_width": pl.select(widths).to_series()})
     longest = int(frame.select(pl.col("_width").max().fill_null(0)).item())
     names = [f"c{i + 1}" for i in range(longest)]
