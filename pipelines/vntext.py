@@ -19,6 +19,7 @@ import csv
 import io
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib.resources import files
@@ -163,13 +164,15 @@ def vietnamese_evidence(text: str, *, strict_case: bool = True) -> Evidence:
     Returns:
         The word counts.
     """
-    words = [w for w in _TOKEN_RE.findall(text) if not w.isascii()]
-    valid = [w for w in words if _plausible(w, strict_case)]
+    # Each distinct word is judged once and counted as often as it occurs.
+    words = Counter(w for w in _TOKEN_RE.findall(text) if not w.isascii())
+    valid = {w: n for w, n in words.items() if _plausible(w, strict_case)}
     common = _common_syllables()
+    n_valid = sum(valid.values())
     return Evidence(
-        valid=len(valid),
-        invalid=len(words) - len(valid),
-        common=sum(w.lower() in common for w in valid),
+        valid=n_valid,
+        invalid=sum(words.values()) - n_valid,
+        common=sum(n for w, n in valid.items() if w.lower() in common),
     )
 
 
