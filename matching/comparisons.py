@@ -275,7 +275,12 @@ def kin_comparison() -> Comparison:
     name agreeing; the same household; both parents' names; one parent's
     name (folded); a parent's name with Jaro-Winkler ≥ 0.92 (a typo, but
     also many "Nguyễn Văn ..." of one village); the same address; a parent's
-    name known on both sides and different (Jaro-Winkler < 0.8); else.
+    name known on both sides and different (Jaro-Winkler < 0.8); another
+    household of the same province; else. A person's records in one province
+    (a clerk's double entry, a re-registration) keep the household, so two
+    households of one province say "two people"; records in two provinces
+    (a move, a temporary residence) cannot share a household, and fall to
+    ``else`` without that penalty.
     """
     father = Similarity("father_name__fold", "jaro_winkler")
     mother = Similarity("mother_name__fold", "jaro_winkler")
@@ -289,7 +294,13 @@ def kin_comparison() -> Comparison:
     return Comparison(
         name="kin",
         fields=("household_id", "address", "father_name", "mother_name"),
-        columns=("household_id__key", "address__fold", "father_name__fold", "mother_name__fold"),
+        columns=(
+            "household_id__key",
+            "address__fold",
+            "father_name__fold",
+            "mother_name__fold",
+            "province_code",
+        ),
         null=_either_null("household_id__key")
         & _either_null("address__fold")
         & _either_null("father_name__fold")
@@ -305,6 +316,10 @@ def kin_comparison() -> Comparison:
             Level("parent_similar", parent_similar),
             Level("same_address", _eq("address__fold")),
             Level("parent_differs", parent_differs.fill_null(False)),
+            Level(
+                "other_household_same_province",
+                _eq("province_code") & ~_either_null("household_id__key"),
+            ),
         ),
         similarities=(father, mother),
     )

@@ -14,6 +14,7 @@ from matching.comparisons import (
     family_name_comparison,
     given_name_comparison,
     id_number_comparison,
+    kin_comparison,
     middle_name_comparison,
 )
 from matching.prepare import prepare_records
@@ -158,3 +159,22 @@ def test_id_number_levels_and_lengths() -> None:
             i(None, "012345678"),
         ],
     ) == ["exact", "one_edit", "one_edit", "else", "null", "null"]
+
+
+def test_kin_other_household_of_one_province() -> None:
+    """Two households of one province say "two people"; two provinces say nothing."""
+
+    def k(a: tuple[str, str], b: tuple[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            {"province_code": a[0], "household_id": a[1]},
+            {"province_code": b[0], "household_id": b[1]},
+        )
+
+    assert _labels(
+        kin_comparison(),
+        [
+            k(("001", "HK1"), ("001", "HK1")),
+            k(("001", "HK1"), ("001", "HK2")),
+            k(("001", "HK1"), ("079", "HK1")),  # a move: the household cannot be shared
+        ],
+    ) == ["same_household", "other_household_same_province", "else"]
