@@ -35,7 +35,7 @@ from pipelines.storage import staging_part, write_parquet_atomic
 from pipelines.vntext import fold
 
 #: A province folder with more input than this is ingested piece by piece.
-STREAM_PROVINCE_BYTES = 100 << 20
+STREAM_PROVINCE_BYTES = 64 << 20
 _TOTAL_ROW = re.compile(r"^(tong cong|tong so|cong|tong)\b")
 _NAME_FIELDS = ("full_name", "family_name", "given_name")
 _RAW = "_raw"
