@@ -211,26 +211,23 @@ def expectation_maximisation(
     return m, share, max_iterations, False
 
 
-def estimate_u(
-    prepared: pl.DataFrame, comparisons: Sequence[Comparison], settings: MatchSettings
-) -> tuple[list[np.ndarray], int]:
-    """Estimate u per level from random pairs (all pairs if there are few).
-
-    Returns:
-        One array per comparison (Laplace-smoothed shares of the level values
-        among non-null random pairs) and the number of pairs used.
-    """
-    n = prepared.height
-    total = n * (n - 1) // 2
-    if total <= settings.u_sample_pairs:
+def _random_pairs(n: int, size: int, seed: int) -> pl.DataFrame:
+    """``size`` seeded random pairs ``rid_l < rid_r`` of ``n`` records (all pairs if fewer)."""
+    if n * (n - 1) // 2 <= size:
         left, right = np.triu_indices(n, k=1)
     else:
-        rng = np.random.default_rng(settings.seed)
-        left = rng.integers(0, n, settings.u_sample_pairs)
-        right = rng.integers(0, n, settings.u_sample_pairs)
+        rng = np.random.default_rng(seed)
+        left = rng.integers(0, n, size)
+        right = rng.integers(0, n, size)
         keep = left != right
         left, right = np.minimum(left, right)[keep], np.maximum(left, right)[keep]
-    pairs = pl.DataFrame({"rid_l": left.astype(np.int64), "rid_r": right.astype(np.int64)})
+    return pl.DataFrame({"rid_l": left.astype(np.int64), "rid_r": right.astype(np.int64)})
+
+
+def _level_shares(
+    prepared: pl.DataFrame, pairs: pl.DataFrame, comparisons: Sequence[Comparison]
+) -> list[np.ndarray]:
+    """Laplace-smoothed share of each level value among the non-null pairs, per comparison."""
     patterns, counts = gamma_patterns(
         comparison_vectors(prepared, pairs, comparisons), [c.name for c in comparisons]
     )
@@ -239,6 +236,36 @@ def estimate_u(
         seen = patterns[:, c] >= 0
         tally = np.bincount(patterns[seen, c], weights=counts[seen], minlength=len(comp.labels))
         u.append((tally + 1.0) / (tally.sum() + len(comp.labels)))
+    return u
+
+
+def estimate_u(
+    prepared: pl.DataFrame, comparisons: Sequence[Comparison], settings: MatchSettings
+) -> tuple[list[np.ndarray], int]:
+    """Estimate u per level from random pairs (all pairs if there are few).
+
+    Comparisons without string similarities cost little per pair, so their u
+    comes from a larger sample (``settings.u_sample_pairs_plain``): their
+    strongest levels are rare among random pairs (two records share a real
+    birth date about once in 30,000 pairs), and 300,000 pairs hold only a
+    handful of such agreements, a sampling error of a third of a bit or more
+    on the weight that decides most links.
+
+    Returns:
+        One array per comparison (Laplace-smoothed shares of the level values
+        among non-null random pairs) and the number of pairs used.
+    """
+    n = prepared.height
+    pairs = _random_pairs(n, settings.u_sample_pairs, settings.seed)
+    u = _level_shares(prepared, pairs, comparisons)
+    plain = [c for c, comp in enumerate(comparisons) if not comp.similarities]
+    if plain and settings.u_sample_pairs_plain > pairs.height:
+        more = _random_pairs(n, settings.u_sample_pairs_plain, settings.seed + 2)
+        if more.height > pairs.height:
+            for c, u_c in zip(
+                plain, _level_shares(prepared, more, [comparisons[c] for c in plain]), strict=True
+            ):
+                u[c] = u_c
     return u, pairs.height
 
 

@@ -108,6 +108,9 @@ class MatchSettings:
         prior: Probability that two random records match; None to estimate it.
         max_block_size: Largest block (records) turned into pairs.
         u_sample_pairs: Random pairs sampled to estimate u.
+        u_sample_pairs_plain: Random pairs sampled to estimate the u of the
+            comparisons without string similarities (cheap per pair; their
+            rare levels, such as an exact birth date, need many pairs).
         training_records: EM learns on the training-rule pairs of at most this
             many records (new records first, then a seeded sample).
         tf_minimum: Smallest value share used by term-frequency adjustments.
@@ -129,6 +132,7 @@ class MatchSettings:
     prior: float | None = None
     max_block_size: int = 1_000
     u_sample_pairs: int = 300_000
+    u_sample_pairs_plain: int = 3_000_000
     training_records: int = 200_000
     tf_minimum: float = 1e-4
     em_max_iterations: int = 5000

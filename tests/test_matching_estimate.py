@@ -9,8 +9,15 @@ import polars as pl
 import pytest
 
 from matching import MatchSettings, ModelError, link_records
-from matching.estimate import estimate_prior, expectation_maximisation, gamma_patterns
-from matching.synthetic import synthetic_records
+from matching.comparisons import exact_comparison, given_name_comparison
+from matching.estimate import (
+    estimate_prior,
+    estimate_u,
+    expectation_maximisation,
+    gamma_patterns,
+)
+from matching.prepare import prepare_records
+from matching.synthetic import records_frame, synthetic_records
 
 pytestmark = pytest.mark.unit
 
@@ -109,3 +116,30 @@ def test_term_frequency_adjustment_by_hand() -> None:
     np.testing.assert_allclose(weights, expected)
     # Without frequencies the weights are the plain ones.
     np.testing.assert_allclose(model.pair_weights(levels)[:3], [np.log2(0.8 / 0.02)] * 3)
+
+
+def test_u_of_plain_comparisons_from_the_larger_sample() -> None:
+    """Comparisons without string similarities take u from ``u_sample_pairs_plain`` pairs.
+
+    With 60 records (1,770 pairs), a plain sample of 10,000 pairs means all
+    pairs: the sex comparison's u is then the exact share, computed by hand;
+    the given name (Jaro-Winkler) keeps the small sample.
+    """
+    sexes = ["M"] * 40 + ["F"] * 20
+    rows = [
+        {"record_key": f"{i:03d}", "sex": s, "given_name": f"Name{i % 7}"}
+        for i, s in enumerate(sexes)
+    ]
+    prepared = prepare_records(records_frame(rows))
+    comparisons = (exact_comparison("sex", "sex"), given_name_comparison())
+    settings = MatchSettings(
+        comparisons=comparisons, u_sample_pairs=50, u_sample_pairs_plain=10_000
+    )
+    u, pairs = estimate_u(prepared, comparisons, settings)
+    agree = 40 * 39 // 2 + 20 * 19 // 2  # 970 of 1,770 pairs share a sex
+    assert u[0][1] == pytest.approx((agree + 1) / (1770 + 2))
+    assert pairs <= 50
+    settings_small = replace(settings, u_sample_pairs_plain=1)
+    u_small, _ = estimate_u(prepared, comparisons, settings_small)
+    assert u_small[0][1] != pytest.approx(u[0][1])
+    assert u_small[1].tolist() == u[1].tolist()
