@@ -124,22 +124,30 @@ def candidate_pairs(
         A frame ``rid_l < rid_r``, ``blocked_by`` (rule name), sorted by
         ``rid_l, rid_r``; and one ``RuleReport`` per rule.
     """
+    # Each pair travels as one integer ``rid_l * n + rid_r`` with its rule's
+    # order (9 bytes): the union of tens of millions of pairs then needs a
+    # fraction of the memory of two-column frames.
+    n = max(prepared.height, 1)
     frames = []
     reports = []
     for order, rule in enumerate(rules):
         pairs, report = _rule_pairs(prepared, rule, max_block_size, focus)
-        frames.append(pairs.with_columns(rule_order=pl.lit(order, pl.Int32)))
+        frames.append(
+            pairs.select(
+                pair=pl.col("rid_l").cast(pl.Int64) * n + pl.col("rid_r"),
+                rule_order=pl.lit(order, pl.Int8),
+            )
+        )
+        del pairs
         reports.append(report)
     names = pl.Series([r.name for r in rules], dtype=pl.String)
     if not frames:
         return pl.DataFrame(schema={**_PAIR_SCHEMA, "blocked_by": pl.String}), reports
-    union = (
-        pl.concat(frames)
-        .group_by("rid_l", "rid_r")
-        .agg(pl.col("rule_order").min())
-        .sort("rid_l", "rid_r")
-    )
+    union = pl.concat(frames, rechunk=False)
+    frames.clear()
+    # The first rule to find a pair names it.
+    union = union.sort("pair", "rule_order").filter(pl.col("pair").diff().fill_null(1) != 0)
     blocked_by = names.gather(union["rule_order"]).alias("blocked_by")
     return union.select(
-        pl.col("rid_l").cast(pl.Int64), pl.col("rid_r").cast(pl.Int64), blocked_by
+        rid_l=pl.col("pair") // n, rid_r=pl.col("pair") % n, blocked_by=blocked_by
     ), reports

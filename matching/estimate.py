@@ -142,7 +142,12 @@ def _initial_m(levels: int) -> npt.NDArray[np.float64]:
 def gamma_patterns(gammas: pl.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Collapse ``gamma_<name>`` columns to distinct patterns and their counts."""
     columns = [f"gamma_{n}" for n in names]
-    grouped = gammas.group_by(columns).len("n").sort(columns)
+    step = 5_000_000  # count patterns a slice at a time: bounded memory on many pairs
+    parts = [
+        gammas.slice(start, step).group_by(columns).len("n")
+        for start in range(0, max(gammas.height, 1), step)
+    ]
+    grouped = pl.concat(parts).group_by(columns).agg(pl.col("n").sum()).sort(columns)
     return grouped.select(columns).to_numpy().astype(np.int64), grouped["n"].to_numpy().astype(
         float
     )

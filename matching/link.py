@@ -29,7 +29,11 @@ class LinkResult:
     """What ``link_records`` returns.
 
     Attributes:
-        pairs: One row per candidate pair: ``record_key_l < record_key_r``,
+        pairs: One row per kept candidate pair: every ``link`` and
+            ``review``, and every pair a rule or a reviewer decided
+            (``decided_by != 'model'``); the model's plain non-links are
+            dropped (``stats['candidate_pairs']`` and ``stats['decisions']``
+            still count them). Columns: ``record_key_l < record_key_r``,
             ``blocked_by``, ``gamma_<name>`` (Int8) and ``w_<name>`` per
             comparison, ``match_weight``, ``match_probability``, ``decision``
             and ``decided_by``; sorted by the two keys.
@@ -88,6 +92,42 @@ def _reviewed(prepared: pl.DataFrame, decisions: pl.DataFrame | None) -> pl.Data
     )
 
 
+#: Candidate pairs scored and decided at a time.
+_DECIDE_CHUNK = 2_000_000
+
+
+def _decide_kept(
+    prepared: pl.DataFrame,
+    gammas: pl.DataFrame,
+    model: MatchModel,
+    settings: MatchSettings,
+    reviewed: pl.DataFrame,
+    frequencies: dict[str, pl.Series],
+) -> pl.DataFrame:
+    """Score and decide the candidates a slice at a time; keep the pairs worth keeping.
+
+    Kept: ``link`` and ``review`` pairs, and any pair a rule or a reviewer
+    decided. A model ``non_link`` is dropped with its weights: clustering
+    only follows links, and at a million records the non-links are tens of
+    millions of rows.
+    """
+    tf_columns = {c.name: c.tf_column for c in settings.comparisons if c.tf_column}
+    kept = []
+    for start in range(0, max(gammas.height, 1), _DECIDE_CHUNK):
+        some = gammas.slice(start, _DECIDE_CHUNK)
+        some = some.with_columns(
+            frequencies[column].gather(some["rid_l"]).alias(f"tf_{name}")
+            for name, column in tf_columns.items()
+        )
+        decided = decide(prepared, score_pairs(some, model), settings, reviewed)
+        kept.append(
+            decided.filter(
+                (pl.col("decision") != "non_link") | (pl.col("decided_by") != "model")
+            ).drop(f"tf_{name}" for name in tf_columns)
+        )
+    return pl.concat(kept)
+
+
 def link_records(
     records: pl.DataFrame,
     settings: MatchSettings | None = None,
@@ -120,8 +160,12 @@ def link_records(
             no blocking rule found it). Pairs naming an unknown key are ignored.
 
     Returns:
-        The scored pairs, the clusters (of every input record), the fitted
-        model and run statistics.
+        The kept pairs (links, reviews and the pairs a rule or a reviewer
+        decided: a model non-link is not returned, since at a million
+        records there are tens of millions of them), the clusters (of every
+        input record), the fitted model and run statistics (candidate pairs
+        and decisions counted over all the candidates). The candidates are
+        compared, scored and decided a slice at a time.
 
     Raises:
         matching.estimate.ModelError: If the model fails its own checks.
@@ -160,13 +204,17 @@ def link_records(
         for c in settings.comparisons
         if c.tf_column
     }
-    gammas = comparison_vectors(prepared, pairs, settings.comparisons, frequencies)
+    # Gammas only (Int8): the term frequencies are gathered again per slice when scoring.
+    gammas = comparison_vectors(prepared, pairs, settings.comparisons)
+    del pairs
     lap("compare")
-    model = fit_model(
-        prepared, gammas.join(extra, on=["rid_l", "rid_r"], how="anti"), settings, focus=focus
-    )
+    trained = gammas.join(extra, on=["rid_l", "rid_r"], how="anti") if extra.height else gammas
+    model = fit_model(prepared, trained, settings, focus=focus)
+    del trained
     lap("estimate")
-    decided = decide(prepared, score_pairs(gammas, model), settings, reviewed)
+    candidates = gammas.height
+    decided = _decide_kept(prepared, gammas, model, settings, reviewed, frequencies)
+    del gammas
 
     def weigh(some: pl.DataFrame) -> np.ndarray:
         gammas = comparison_vectors(prepared, some, settings.comparisons, frequencies)
@@ -202,12 +250,15 @@ def link_records(
         "decision",
         "decided_by",
     ).sort("record_key_l", "record_key_r")
+    decided_counts = dict(out["decision"].value_counts().sort("decision").iter_rows())
+    if candidates > out.height:
+        decided_counts["non_link"] = decided_counts.get("non_link", 0) + candidates - out.height
     stats = {
         "records": prepared.height,
         "new_records": prepared.height if focus is None else focus.len(),
-        "candidate_pairs": out.height,
+        "candidate_pairs": candidates,
         "reviewer_decisions": reviewed.height,
-        "decisions": dict(out["decision"].value_counts().sort("decision").iter_rows()),
+        "decisions": dict(sorted(decided_counts.items())),
         "blocking": [asdict(r) for r in blocking],
         "clusters": asdict(cluster_report),
         "seconds": seconds,

@@ -268,12 +268,12 @@ def _write_match(
     write_parquet_atomic(_links_for_registry(result.pairs, batch_id), out / "pairs.parquet")
     write_parquet_atomic(result.clusters.sort("record_key"), out / "clusters.parquet")
     (out / "model.json").write_text(json.dumps(result.model.to_dict(), sort_keys=True, indent=1))
-    decisions_made = result.pairs.group_by("decision").len().sort("decision")
     return {
         "records": records.height,
         "records_matched": changed.height,
-        "pairs": result.pairs.height,
-        **{f"pairs_{d}": n for d, n in decisions_made.iter_rows()},
+        # Counted over all candidates (result.pairs keeps links, reviews and rule decisions).
+        "pairs": result.stats["candidate_pairs"],
+        **{f"pairs_{d}": n for d, n in result.stats["decisions"].items()},
         "clusters": int(result.clusters["cluster_id"].n_unique()),
     }
 

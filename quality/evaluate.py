@@ -429,7 +429,35 @@ def evaluate_matching(truth_dir: Path, warehouse: Path) -> MatchingEvaluation:
         result.clusters.select(parts.alias("k"), predicted="cluster_id").unnest("k"),
         twins,
     )
-    return MatchingEvaluation(clusters, blocking_recall(result.pairs, truth), result.stats)
+    return MatchingEvaluation(
+        clusters, blocking_recall(_candidates(records, result.pairs), truth), result.stats
+    )
+
+
+def _candidates(records: pl.DataFrame, kept: pl.DataFrame) -> pl.DataFrame:
+    """Every candidate pair of ``records`` with its decision.
+
+    ``link_records`` returns only the pairs it keeps (no model non-link), so
+    the candidates are formed again and the rest count as ``non_link``.
+    """
+    from matching.blocking import candidate_pairs
+    from matching.prepare import prepare_records
+    from matching.settings import MatchSettings
+
+    settings = MatchSettings()
+    prepared = prepare_records(records)
+    found, _ = candidate_pairs(prepared, settings.blocking_rules, settings.max_block_size)
+    keys = prepared["record_key"]
+    on = ["record_key_l", "record_key_r"]
+    return (
+        found.select(
+            record_key_l=keys.gather(found["rid_l"]),
+            record_key_r=keys.gather(found["rid_r"]),
+            blocked_by="blocked_by",
+        )
+        .join(kept.select(*on, "decision"), on=on, how="left")
+        .with_columns(pl.col("decision").fill_null("non_link"))
+    )
 
 
 if __name__ == "__main__":

@@ -79,6 +79,24 @@ def test_output_shape_and_consistency(
     assert (smallest["cluster_id"] == smallest["record_key"]).all()
 
 
+def test_model_non_links_are_counted_not_returned(
+    synthetic: tuple[pl.DataFrame, pl.DataFrame, LinkResult],
+) -> None:
+    _, _, result = synthetic
+    pairs, stats = result.pairs, result.stats
+    assert pairs.filter(
+        (pl.col("decision") == "non_link") & (pl.col("decided_by") == "model")
+    ).is_empty()
+    assert pairs.filter(pl.col("decided_by") != "model").height > 0  # rule decisions stay
+    assert sum(stats["decisions"].values()) == stats["candidate_pairs"]
+    assert stats["decisions"]["non_link"] > pairs.filter(pl.col("decision") == "non_link").height
+    for decision in ("link", "review"):
+        assert (
+            stats["decisions"].get(decision, 0)
+            == pairs.filter(pl.col("decision") == decision).height
+        )
+
+
 def test_quality_on_synthetic_records(
     synthetic: tuple[pl.DataFrame, pl.DataFrame, LinkResult],
 ) -> None:
