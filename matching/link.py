@@ -193,7 +193,12 @@ def link_records(
     pairs, blocking = candidate_pairs(
         prepared, settings.blocking_rules, settings.max_block_size, focus
     )
-    extra = reviewed.join(pairs, on=["rid_l", "rid_r"], how="anti")
+    # Reviewed pairs no rule found. Look the few reviewed pairs up among the
+    # candidates as one integer each: a join against tens of millions of
+    # candidates hashes them all (6 GB at a million records).
+    pair_key = pl.col("rid_l") * max(prepared.height, 1) + pl.col("rid_r")
+    found = pairs.filter(pair_key.is_in(reviewed.select(pair_key).to_series().implode()))
+    extra = reviewed.join(found, on=["rid_l", "rid_r"], how="anti")
     if extra.height:
         pairs = pl.concat(
             [pairs, extra.select("rid_l", "rid_r", blocked_by=pl.lit(REVIEWER))]
