@@ -99,11 +99,11 @@ def main() -> None:
     t_full = time.perf_counter() - clock
     print(
         f"full re-match of all {everyone.height:,} records: {t_full:.1f} s, "
-        f"{full.pairs.height:,} candidate pairs"
+        f"{full.stats['candidate_pairs']:,} candidate pairs"
     )
     print(
         f"incremental match / full re-match: {t_match / t_full:.2f} of the time, "
-        f"{match['pairs'] / max(full.pairs.height, 1):.2f} of the pairs"
+        f"{match['pairs'] / max(full.stats['candidate_pairs'], 1):.2f} of the pairs"
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:,.0f} MB")
