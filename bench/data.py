@@ -36,14 +36,10 @@ import polars as pl
 
 from pipelines.schema import RECORD_SCHEMA
 from pipelines.standardise import standardise
-from pipelines.synth import reference
-from pipelines.synth.corrupt import corrupt_records
-from pipelines.synth.generate import _record_frame
-from pipelines.synth.places import Geography, build_geography, province_weights
-from pipelines.synth.population import build_population
+from pipelines.synth.generate import simulate
+from pipelines.synth.places import Geography
 from pipelines.synth.profiles import get_profile
-from pipelines.synth.registrations import batch_ids, build_registrations
-from pipelines.synth.systems import assign_systems, build_system_pool
+from pipelines.synth.registrations import batch_ids
 
 #: Record columns written to ``records.csv`` (the person-describing part of RECORD_SCHEMA).
 CSV_COLUMNS: tuple[str, ...] = (
@@ -153,16 +149,8 @@ def _chunk(
     persons: int, seed: int, chunk: int, profile: str, batches: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Standardised records (with ``person_id``) and twins of one seeded population."""
-    rates = get_profile(profile)
-    rng = np.random.default_rng([seed, chunk])
-    provinces, names = reference.provinces(), reference.names()
-    geography = build_geography(rng, provinces)
-    weight = province_weights(rng, provinces)
-    pool = build_system_pool(rng)
-    assignment = assign_systems(rng, pool, weight, [len(d) for d in geography.districts])
-    people = build_population(persons, rng, rates, names, provinces, geography, weight)
-    registrations = build_registrations(people, rng, rates, batches, geography, weight, assignment)
-    raw = corrupt_records(_record_frame(registrations, people, provinces.codes), rng, rates, names)
+    sim = simulate(persons, np.random.default_rng([seed, chunk]), get_profile(profile), batches)
+    provinces, geography, raw, people = sim.provinces, sim.geography, sim.records, sim.people
     prefix = f"C{chunk:02d}"
     codes = pl.Series(provinces.codes, dtype=pl.String)
     batch_names = pl.Series(batch_ids(batches), dtype=pl.String)

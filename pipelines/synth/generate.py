@@ -23,9 +23,15 @@ from pipelines.synth import reference
 from pipelines.synth.broken import add_broken_files
 from pipelines.synth.corrupt import corrupt_records
 from pipelines.synth.layout import Sheet, lay_out_sheet
-from pipelines.synth.places import build_geography, province_spellings, province_weights
+from pipelines.synth.places import (
+    Geography,
+    build_geography,
+    province_spellings,
+    province_weights,
+)
 from pipelines.synth.population import build_population
 from pipelines.synth.profiles import Profile, get_profile
+from pipelines.synth.reference import ProvinceTable
 from pipelines.synth.registrations import batch_ids, build_registrations
 from pipelines.synth.render import Cell, RenderContext, render_records
 from pipelines.synth.systems import LegacySystem, assign_systems, build_system_pool
@@ -275,6 +281,32 @@ def _persons_truth(persons: pl.DataFrame, codes: list[str]) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class Simulation:
+    """A simulated population's corrupted records, before any rendering to files."""
+
+    provinces: ProvinceTable
+    geography: Geography
+    pool: list[LegacySystem]  # the legacy systems, indexed by a record's ``system``
+    people: pl.DataFrame
+    records: pl.DataFrame  # one row per registration, with corrupted raw values
+
+
+def simulate(persons: int, rng: np.random.Generator, rates: Profile, batches: int) -> Simulation:
+    """Draw the population, its registrations and their corruptions from ``rng``."""
+    provinces, names = reference.provinces(), reference.names()
+    geography = build_geography(rng, provinces)
+    weight = province_weights(rng, provinces)
+    pool = build_system_pool(rng)
+    assignment = assign_systems(rng, pool, weight, [len(d) for d in geography.districts])
+    people = build_population(persons, rng, rates, names, provinces, geography, weight)
+    registrations = build_registrations(people, rng, rates, batches, geography, weight, assignment)
+    records = corrupt_records(
+        _record_frame(registrations, people, provinces.codes), rng, rates, names
+    )
+    return Simulation(provinces, geography, pool, people, records)
+
+
 def generate(
     persons: int,
     seed: int,
@@ -307,17 +339,9 @@ def generate(
     if persons < 1 or batches < 1:
         raise ValueError("persons and batches must be at least 1")
     rates = get_profile(profile)
-    rng = np.random.default_rng(seed)
-    provinces, names = reference.provinces(), reference.names()
-    geography = build_geography(rng, provinces)
-    weight = province_weights(rng, provinces)
-    pool = build_system_pool(rng)
-    assignment = assign_systems(rng, pool, weight, [len(d) for d in geography.districts])
-    people = build_population(persons, rng, rates, names, provinces, geography, weight)
-    registrations = build_registrations(people, rng, rates, batches, geography, weight, assignment)
-    records = corrupt_records(
-        _record_frame(registrations, people, provinces.codes), rng, rates, names
-    )
+    sim = simulate(persons, np.random.default_rng(seed), rates, batches)
+    provinces, geography, records, people = sim.provinces, sim.geography, sim.records, sim.people
+    pool = sim.pool
 
     out = Path(out)
     for sub in ("inbox", "truth"):
