@@ -79,8 +79,11 @@ def batch_fingerprint(batch_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def batch_is_loaded(batch_dir: Path, warehouse: Path) -> bool:
-    """True when the registry already holds this batch with exactly these files."""
+def batch_is_loaded(batch_dir: Path, warehouse: Path, fingerprint: str | None = None) -> bool:
+    """True when the registry already holds this batch with exactly these files.
+
+    ``fingerprint`` is the batch's ``batch_fingerprint`` when the caller has it.
+    """
     registry = warehouse / REGISTRY_FILE
     if not registry.exists():
         return False
@@ -90,7 +93,7 @@ def batch_is_loaded(batch_dir: Path, warehouse: Path) -> bool:
             "ORDER BY ended_at DESC LIMIT 1",
             [batch_dir.name],
         ).fetchall()
-    return bool(found) and found[0][0] == batch_fingerprint(batch_dir)
+    return bool(found) and found[0][0] == (fingerprint or batch_fingerprint(batch_dir))
 
 
 def next_batch_to_load(
@@ -105,15 +108,8 @@ def next_batch_to_load(
     now = time.time() if now is None else now
     for batch in batch_folders(inbox):
         fingerprint = batch_fingerprint(batch)
-        registry = warehouse / REGISTRY_FILE
-        if registry.exists():
-            with connect(registry, read_only=True) as con:
-                loaded = con.execute(
-                    "SELECT count(*) FROM run WHERE batch_id = ? AND batch_fingerprint = ?",
-                    [batch.name, fingerprint],
-                ).fetchall()[0][0]
-            if loaded:
-                continue
+        if batch_is_loaded(batch, warehouse, fingerprint):
+            continue
         newest = max((p.stat().st_mtime for p in batch.rglob("*")), default=0.0)
         return (batch, fingerprint) if now - newest >= settle_seconds else None
     return None
