@@ -4,7 +4,10 @@ For every comparison the pair's level becomes a weight ``log2(m/u)`` (0 for
 a null level); the match weight is the prior weight plus their sum, and the
 probability follows (see ``matching.fellegi_sunter``). The decision is
 ``link`` at or above the link threshold, ``review`` at or above the review
-threshold, else ``non_link``; the deterministic rules then override it.
+threshold, else ``non_link``; the deterministic rules then override a
+``link`` or a ``review`` (a pair the model rejects is rejected by every rule
+too, so the rules are evaluated only on the few pairs above the review
+threshold: at a million records that is 0.2 % of the candidates).
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ def score_pairs(gammas: pl.DataFrame, model: MatchModel) -> pl.DataFrame:
     )
 
 
+def _scatter(values: pl.Series, rows: np.ndarray, height: int) -> pl.Series:
+    """A Boolean column of ``height`` rows: ``values`` at ``rows``, False elsewhere."""
+    full = np.zeros(height, dtype=bool)
+    full[rows] = values.to_numpy()
+    return pl.Series(values.name, full, dtype=pl.Boolean)
+
+
 def decide(
     prepared: pl.DataFrame,
     scored: pl.DataFrame,
@@ -65,13 +75,16 @@ def decide(
         .then(pl.lit("review"))
         .otherwise(pl.lit("non_link"))
     )
-    frame = pl.concat(
-        [
-            scored.with_columns(decision=decision, decided_by=pl.lit("model")),
-            rule_flags(prepared, scored, settings.rules),
-        ],
-        how="horizontal",
-    )
+    frame = scored.with_columns(decision=decision, decided_by=pl.lit("model"))
+    # Only a model link or review can be changed by a rule: flag those rows alone.
+    open_rows = np.flatnonzero((frame["decision"] != "non_link").to_numpy())
+    if open_rows.size:
+        flags = rule_flags(prepared, frame[open_rows], settings.rules)
+        frame = frame.with_columns(
+            _scatter(flags[column], open_rows, frame.height) for column in flags.columns
+        )
+    else:
+        frame = frame.with_columns(pl.lit(False).alias(f"rule_{r.name}") for r in settings.rules)
     for rule in settings.rules:
         fired = pl.col(f"rule_{rule.name}")
         if rule.effect == "cannot_link":
