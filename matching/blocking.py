@@ -5,13 +5,21 @@ equi-join, vectorised) and keeps ``rid_l < rid_r``. Blocks above the cap are
 first split by the rule's ``split_keys``; what is still too large is skipped
 and counted, because a block of every Nguyễn born in 1980 is not worth
 comparing pair by pair.
+
+The union is formed rule by rule without holding every pair at once: a pair
+is kept by the first rule that finds it, and a later rule drops the pairs an
+earlier one found by looking up both records' blocks in that rule (Splink's
+``AND NOT (earlier rule)``). ``CandidateStream`` hands the pairs out in
+slices, so the caller can compare and score a slice and let it go; at ten
+million records the union does not fit in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from matching.settings import BlockingRule
@@ -69,11 +77,40 @@ def _blocks_within_cap(
     return small.select("rid", *on), on, skipped
 
 
+@dataclass(frozen=True)
+class _Membership:
+    """Each record's block in one rule (to tell whether the rule pairs two records)."""
+
+    block: np.ndarray  # uint64 by rid; meaningless where ``member`` is False
+    member: np.ndarray  # bool by rid: the record is in a block within the cap
+    year: np.ndarray | None  # int64 birth year by rid, for a rule with a year window
+    year_window: int
+
+    def pairs(self, rid_l: np.ndarray, rid_r: np.ndarray) -> np.ndarray:
+        """Whether the rule pairs ``rid_l[i]`` with ``rid_r[i]``."""
+        found = self.member[rid_l] & self.member[rid_r] & (self.block[rid_l] == self.block[rid_r])
+        if self.year is not None:
+            found &= np.abs(self.year[rid_l] - self.year[rid_r]) <= self.year_window
+        return found
+
+
+def _membership(n: int, kept: pl.DataFrame, rule: BlockingRule) -> _Membership:
+    rid = kept["rid"].to_numpy()
+    block = np.zeros(n, dtype=np.uint64)
+    block[rid] = kept["block"].to_numpy()
+    member = np.zeros(n, dtype=bool)
+    member[rid] = True
+    year = None
+    if rule.year_window > 0:
+        year = np.zeros(n, dtype=np.int64)
+        year[rid] = kept["birth_year"].to_numpy()
+    return _Membership(block, member, year, rule.year_window)
+
+
 def _rule_pairs(
-    prepared: pl.DataFrame, rule: BlockingRule, cap: int, focus: pl.Series | None
-) -> tuple[pl.DataFrame, RuleReport]:
-    cap = min(cap, rule.max_block_size) if rule.max_block_size else cap
-    kept, on, skipped = _blocks_within_cap(prepared, rule, cap)
+    kept: pl.DataFrame, on: list[str], rule: BlockingRule, focus: pl.Series | None
+) -> pl.DataFrame:
+    """Pairs ``rid_l < rid_r`` of the records ``kept`` that share a block (each pair once)."""
     left = kept if focus is None else kept.filter(pl.col("rid").is_in(focus.implode()))
     if rule.year_window > 0:
         offsets = pl.int_ranges(-rule.year_window, rule.year_window + 1, dtype=pl.Int32)
@@ -89,18 +126,69 @@ def _rule_pairs(
             pl.min_horizontal("rid", "rid_r").alias("rid"),
             pl.max_horizontal("rid", "rid_r").alias("rid_r"),
         )
-    pairs = (
+    return (
         joined.select(rid_l="rid", rid_r="rid_r").filter(pl.col("rid_l") < pl.col("rid_r")).unique()
     )
-    report = RuleReport(
-        rule=rule.name,
-        pairs=pairs.height,
-        blocks=kept.select(on).n_unique() if kept.height else 0,
-        skipped_blocks=skipped["blocks"],
-        skipped_records=skipped["records"],
-        skipped_pairs=skipped["pairs"],
-    )
-    return pairs, report
+
+
+class CandidateStream:
+    """The candidate pairs of several rules, each pair once, handed out in slices.
+
+    Iterating yields frames ``rid_l < rid_r``, ``blocked_by`` (the first rule
+    that finds the pair) of at most ``slice_size`` rows: the pairs of the
+    first rule, then those of the second that the first did not find, and so
+    on; within a rule they are sorted by ``rid_l, rid_r``. After the
+    iteration, ``reports`` holds one ``RuleReport`` per rule (its own pairs,
+    before the union). Memory: the pairs of one rule, not of the union.
+    """
+
+    def __init__(
+        self,
+        prepared: pl.DataFrame,
+        rules: Sequence[BlockingRule],
+        max_block_size: int,
+        focus: pl.Series | None = None,
+        slice_size: int = 2_000_000,
+    ) -> None:
+        """See ``candidate_pairs`` for the arguments; ``slice_size`` bounds each frame."""
+        self.prepared = prepared
+        self.rules = tuple(rules)
+        self.max_block_size = max_block_size
+        self.focus = focus
+        self.slice_size = slice_size
+        self.reports: list[RuleReport] = []
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        """Yield the slices; fill ``reports`` as each rule is done."""
+        self.reports = []
+        n = self.prepared.height
+        earlier: list[_Membership] = []
+        for rule in self.rules:
+            cap = min(self.max_block_size, rule.max_block_size or self.max_block_size)
+            kept, on, skipped = _blocks_within_cap(self.prepared, rule, cap)
+            pairs = _rule_pairs(kept, on, rule, self.focus)
+            self.reports.append(
+                RuleReport(
+                    rule=rule.name,
+                    pairs=pairs.height,
+                    blocks=kept.select(on).n_unique() if kept.height else 0,
+                    skipped_blocks=skipped["blocks"],
+                    skipped_records=skipped["records"],
+                    skipped_pairs=skipped["pairs"],
+                )
+            )
+            if earlier and pairs.height:
+                rid_l, rid_r = pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()
+                found = np.zeros(pairs.height, dtype=bool)
+                for membership in earlier:
+                    found |= membership.pairs(rid_l, rid_r)
+                pairs = pairs.filter(~found)
+            earlier.append(_membership(n, kept, rule))
+            del kept
+            pairs = pairs.sort("rid_l", "rid_r").with_columns(blocked_by=pl.lit(rule.name))
+            for start in range(0, pairs.height, self.slice_size):
+                yield pairs.slice(start, self.slice_size)
+            del pairs
 
 
 def candidate_pairs(
@@ -122,32 +210,12 @@ def candidate_pairs(
 
     Returns:
         A frame ``rid_l < rid_r``, ``blocked_by`` (rule name), sorted by
-        ``rid_l, rid_r``; and one ``RuleReport`` per rule.
+        ``rid_l, rid_r``; and one ``RuleReport`` per rule. All in memory: a
+        large run iterates a ``CandidateStream`` instead.
     """
-    # Each pair travels as one integer ``rid_l * n + rid_r`` with its rule's
-    # order (9 bytes): the union of tens of millions of pairs then needs a
-    # fraction of the memory of two-column frames.
-    n = max(prepared.height, 1)
-    frames = []
-    reports = []
-    for order, rule in enumerate(rules):
-        pairs, report = _rule_pairs(prepared, rule, max_block_size, focus)
-        frames.append(
-            pairs.select(
-                pair=pl.col("rid_l").cast(pl.Int64) * n + pl.col("rid_r"),
-                rule_order=pl.lit(order, pl.Int8),
-            )
-        )
-        del pairs
-        reports.append(report)
-    names = pl.Series([r.name for r in rules], dtype=pl.String)
+    stream = CandidateStream(prepared, rules, max_block_size, focus)
+    frames = list(stream)
     if not frames:
-        return pl.DataFrame(schema={**_PAIR_SCHEMA, "blocked_by": pl.String}), reports
-    union = pl.concat(frames, rechunk=False)
-    frames.clear()
-    # The first rule to find a pair names it.
-    union = union.sort("pair", "rule_order").filter(pl.col("pair").diff().fill_null(1) != 0)
-    blocked_by = names.gather(union["rule_order"]).alias("blocked_by")
-    return union.select(
-        rid_l=pl.col("pair") // n, rid_r=pl.col("pair") % n, blocked_by=blocked_by
-    ), reports
+        empty = pl.DataFrame(schema={**_PAIR_SCHEMA, "blocked_by": pl.String})
+        return empty, stream.reports
+    return pl.concat(frames).sort("rid_l", "rid_r"), stream.reports

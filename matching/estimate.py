@@ -139,18 +139,32 @@ def _initial_m(levels: int) -> npt.NDArray[np.float64]:
     return np.concatenate([[0.05], middle, [0.70]])
 
 
-def gamma_patterns(gammas: pl.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Collapse ``gamma_<name>`` columns to distinct patterns and their counts."""
+def pattern_counts(gammas: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
+    """Count the distinct ``gamma_<name>`` patterns of some pairs (column ``n``)."""
+    return gammas.group_by(f"gamma_{n}" for n in names).len("n")
+
+
+def merge_pattern_counts(
+    parts: Sequence[pl.DataFrame], names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add up ``pattern_counts`` of several slices: distinct patterns (sorted) and counts."""
     columns = [f"gamma_{n}" for n in names]
-    step = 5_000_000  # count patterns a slice at a time: bounded memory on many pairs
-    parts = [
-        gammas.slice(start, step).group_by(columns).len("n")
-        for start in range(0, max(gammas.height, 1), step)
-    ]
+    if not parts:
+        return np.zeros((0, len(columns)), dtype=np.int64), np.zeros(0)
     grouped = pl.concat(parts).group_by(columns).agg(pl.col("n").sum()).sort(columns)
     return grouped.select(columns).to_numpy().astype(np.int64), grouped["n"].to_numpy().astype(
         float
     )
+
+
+def gamma_patterns(gammas: pl.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Collapse ``gamma_<name>`` columns to distinct patterns and their counts."""
+    step = 5_000_000  # count patterns a slice at a time: bounded memory on many pairs
+    parts = [
+        pattern_counts(gammas.slice(start, step), names)
+        for start in range(0, max(gammas.height, 1), step)
+    ]
+    return merge_pattern_counts(parts, names)
 
 
 def log2_bayes_factors(
@@ -337,7 +351,7 @@ def training_focus(
 
 def fit_model(
     prepared: pl.DataFrame,
-    candidate_gammas: pl.DataFrame,
+    candidate_patterns: tuple[np.ndarray, np.ndarray],
     settings: MatchSettings,
     *,
     focus: pl.Series | None = None,
@@ -346,7 +360,8 @@ def fit_model(
 
     Args:
         prepared: Output of ``prepare_records``.
-        candidate_gammas: Candidate pairs with their ``gamma_<name>`` columns.
+        candidate_patterns: The candidate pairs' distinct gamma patterns and
+            their counts (``gamma_patterns``, ``merge_pattern_counts``).
         settings: The run's settings.
         focus: The ``rid`` of the records the candidates were formed for (an
             incremental run), or None when they were formed among all records.
@@ -403,7 +418,7 @@ def fit_model(
     if settings.prior is not None:
         prior = settings.prior
     else:
-        patterns, counts = gamma_patterns(candidate_gammas, names)
+        patterns, counts = candidate_patterns
         n = prepared.height
         k = n if focus is None else focus.len()
         drawn_from = k * (n - k) + k * (k - 1) // 2  # pairs with at least one focus record

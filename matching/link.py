@@ -8,17 +8,19 @@ already registered and the reviewers' decisions.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from matching.blocking import candidate_pairs
+from matching.blocking import CandidateStream, RuleReport
 from matching.clustering import REVIEWER, Constraints, cluster_records
 from matching.comparisons import comparison_vectors, term_frequencies
-from matching.estimate import MatchModel, fit_model
+from matching.estimate import MatchModel, fit_model, merge_pattern_counts, pattern_counts
 from matching.prepare import prepare_records
 from matching.scoring import decide, score_pairs
 from matching.settings import MatchSettings
@@ -92,29 +94,103 @@ def _reviewed(prepared: pl.DataFrame, decisions: pl.DataFrame | None) -> pl.Data
     )
 
 
-#: Candidate pairs scored and decided at a time.
-_DECIDE_CHUNK = 2_000_000
+@dataclass(frozen=True)
+class _Compared:
+    """The candidates' gamma vectors, spilled to disk a slice at a time."""
+
+    files: list[Path]
+    patterns: tuple[np.ndarray, np.ndarray]  # of the blocked candidates (not reviewer-only)
+    candidates: int
+    blocking: list[RuleReport]
+    seconds: dict[str, float]
+
+
+def _compare(
+    prepared: pl.DataFrame,
+    settings: MatchSettings,
+    focus: pl.Series | None,
+    reviewed: pl.DataFrame,
+    spill: Path,
+) -> _Compared:
+    """Block and compare slice by slice; write each slice's gammas to ``spill``.
+
+    A slice is written as Arrow IPC and let go, so memory holds one rule's
+    pairs and one slice's comparison frame, never every candidate: at ten
+    million records they are billions of bytes. The reviewed pairs no rule
+    found are compared last, in their own file, and left out of the pattern
+    counts the prior is estimated on.
+    """
+    comparisons = settings.comparisons
+    names = [c.name for c in comparisons]
+    stream = CandidateStream(prepared, settings.blocking_rules, settings.max_block_size, focus)
+    # Reviewed pairs are looked up among the candidates as one integer each.
+    n = max(prepared.height, 1)
+    pair_key = pl.col("rid_l") * n + pl.col("rid_r")
+    reviewed_keys = reviewed.select(pair_key).to_series().implode()
+    files: list[Path] = []
+    parts: list[pl.DataFrame] = []
+    found: list[pl.DataFrame] = []
+    seconds = {"blocking": 0.0, "compare": 0.0}
+    candidates = 0
+    slices = iter(stream)
+    while True:
+        clock = time.perf_counter()
+        pairs = next(slices, None)
+        seconds["blocking"] += time.perf_counter() - clock
+        if pairs is None:
+            break
+        clock = time.perf_counter()
+        found.append(pairs.filter(pair_key.is_in(reviewed_keys)).select("rid_l", "rid_r"))
+        gammas = comparison_vectors(prepared, pairs, comparisons)
+        parts.append(pattern_counts(gammas, names))
+        files.append(spill / f"{len(files):06d}.arrow")
+        gammas.write_ipc(files[-1], compression="lz4")
+        candidates += gammas.height
+        seconds["compare"] += time.perf_counter() - clock
+    clock = time.perf_counter()
+    extra = reviewed.select("rid_l", "rid_r").join(
+        pl.concat(found, how="vertical_relaxed") if found else reviewed.clear(),
+        on=["rid_l", "rid_r"],
+        how="anti",
+    )
+    if extra.height or not files:  # no candidate at all: one empty slice keeps the schema
+        gammas = comparison_vectors(
+            prepared,
+            extra.with_columns(blocked_by=pl.lit(REVIEWER)).sort("rid_l", "rid_r"),
+            comparisons,
+        )
+        files.append(spill / f"{len(files):06d}.arrow")
+        gammas.write_ipc(files[-1], compression="lz4")
+        candidates += gammas.height
+    seconds["compare"] += time.perf_counter() - clock
+    return _Compared(
+        files=files,
+        patterns=merge_pattern_counts(parts, names),
+        candidates=candidates,
+        blocking=stream.reports,
+        seconds={step: round(t, 3) for step, t in seconds.items()},
+    )
 
 
 def _decide_kept(
     prepared: pl.DataFrame,
-    gammas: pl.DataFrame,
+    files: list[Path],
     model: MatchModel,
     settings: MatchSettings,
     reviewed: pl.DataFrame,
     frequencies: dict[str, pl.Series],
 ) -> pl.DataFrame:
-    """Score and decide the candidates a slice at a time; keep the pairs worth keeping.
+    """Score and decide the compared slices; keep the pairs worth keeping.
 
     Kept: ``link`` and ``review`` pairs, and any pair a rule or a reviewer
     decided. A model ``non_link`` is dropped with its weights: clustering
     only follows links, and at a million records the non-links are tens of
-    millions of rows.
+    millions of rows. Sorted by ``rid_l, rid_r``.
     """
     tf_columns = {c.name: c.tf_column for c in settings.comparisons if c.tf_column}
     kept = []
-    for start in range(0, max(gammas.height, 1), _DECIDE_CHUNK):
-        some = gammas.slice(start, _DECIDE_CHUNK)
+    for path in files:
+        some = pl.read_ipc(path)
         some = some.with_columns(
             frequencies[column].gather(some["rid_l"]).alias(f"tf_{name}")
             for name, column in tf_columns.items()
@@ -125,7 +201,7 @@ def _decide_kept(
                 (pl.col("decision") != "non_link") | (pl.col("decided_by") != "model")
             ).drop(f"tf_{name}" for name in tf_columns)
         )
-    return pl.concat(kept)
+    return pl.concat(kept).sort("rid_l", "rid_r")
 
 
 def link_records(
@@ -189,37 +265,21 @@ def link_records(
         if focus.len() != new_keys.cast(pl.String).drop_nulls().n_unique():
             raise ValueError("new_keys must name records given in `records`")
     reviewed = _reviewed(prepared, decisions)
-    lap("prepare")
-    pairs, blocking = candidate_pairs(
-        prepared, settings.blocking_rules, settings.max_block_size, focus
-    )
-    # Reviewed pairs no rule found. Look the few reviewed pairs up among the
-    # candidates as one integer each: a join against tens of millions of
-    # candidates hashes them all (6 GB at a million records).
-    pair_key = pl.col("rid_l") * max(prepared.height, 1) + pl.col("rid_r")
-    found = pairs.filter(pair_key.is_in(reviewed.select(pair_key).to_series().implode()))
-    extra = reviewed.join(found, on=["rid_l", "rid_r"], how="anti")
-    if extra.height:
-        pairs = pl.concat(
-            [pairs, extra.select("rid_l", "rid_r", blocked_by=pl.lit(REVIEWER))]
-        ).sort("rid_l", "rid_r")
-    lap("blocking")
     frequencies = {
         c.tf_column: term_frequencies(prepared, c.tf_column)
         for c in settings.comparisons
         if c.tf_column
     }
-    # Gammas only (Int8): the term frequencies are gathered again per slice when scoring.
-    gammas = comparison_vectors(prepared, pairs, settings.comparisons)
-    del pairs
-    lap("compare")
-    trained = gammas.join(extra, on=["rid_l", "rid_r"], how="anti") if extra.height else gammas
-    model = fit_model(prepared, trained, settings, focus=focus)
-    del trained
-    lap("estimate")
-    candidates = gammas.height
-    decided = _decide_kept(prepared, gammas, model, settings, reviewed, frequencies)
-    del gammas
+    lap("prepare")
+    with tempfile.TemporaryDirectory(prefix="dancu-gammas-") as spill:
+        compared = _compare(prepared, settings, focus, reviewed, Path(spill))
+        seconds.update(compared.seconds)
+        clock = time.perf_counter()
+        model = fit_model(prepared, compared.patterns, settings, focus=focus)
+        lap("estimate")
+        decided = _decide_kept(prepared, compared.files, model, settings, reviewed, frequencies)
+    candidates = compared.candidates
+    blocking = compared.blocking
 
     def weigh(some: pl.DataFrame) -> np.ndarray:
         gammas = comparison_vectors(prepared, some, settings.comparisons, frequencies)
