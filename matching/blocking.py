@@ -120,14 +120,18 @@ def _rule_pairs(
             .with_columns(pl.col("birth_year") + pl.col("offset"))
             .drop("offset")
         )
-    joined = left.join(kept, on=on, suffix="_r").select("rid", "rid_r")
-    if focus is not None:  # the focus record may be on either side of the pair
-        joined = joined.select(
-            pl.min_horizontal("rid", "rid_r").alias("rid"),
-            pl.max_horizontal("rid", "rid_r").alias("rid_r"),
-        )
+    joined = left.join(kept, on=on, suffix="_r").select(rid_l="rid", rid_r="rid_r")
+    if focus is None:
+        # Each record is in one block of the rule: every pair comes once each way.
+        return joined.filter(pl.col("rid_l") < pl.col("rid_r"))
+    # A focus record may be on either side, and two focus records pair twice.
     return (
-        joined.select(rid_l="rid", rid_r="rid_r").filter(pl.col("rid_l") < pl.col("rid_r")).unique()
+        joined.select(
+            pl.min_horizontal("rid_l", "rid_r").alias("rid_l"),
+            pl.max_horizontal("rid_l", "rid_r").alias("rid_r"),
+        )
+        .filter(pl.col("rid_l") < pl.col("rid_r"))
+        .unique()
     )
 
 
@@ -137,7 +141,7 @@ class CandidateStream:
     Iterating yields frames ``rid_l < rid_r``, ``blocked_by`` (the first rule
     that finds the pair) of at most ``slice_size`` rows: the pairs of the
     first rule, then those of the second that the first did not find, and so
-    on; within a rule they are sorted by ``rid_l, rid_r``. After the
+    on, in no particular order within a rule. After the
     iteration, ``reports`` holds one ``RuleReport`` per rule (its own pairs,
     before the union). Memory: the pairs of one rule, not of the union.
     """
@@ -185,7 +189,9 @@ class CandidateStream:
                 pairs = pairs.filter(~found)
             earlier.append(_membership(n, kept, rule))
             del kept
-            pairs = pairs.sort("rid_l", "rid_r").with_columns(blocked_by=pl.lit(rule.name))
+            # Unsorted: every later step decides a pair on its own, and the kept
+            # pairs are sorted at the end.
+            pairs = pairs.with_columns(blocked_by=pl.lit(rule.name))
             for start in range(0, pairs.height, self.slice_size):
                 yield pairs.slice(start, self.slice_size)
             del pairs
