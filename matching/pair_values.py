@@ -1,0 +1,191 @@
+"""Both records' values for each pair, and similarity scores of those values.
+
+String columns are dictionary-encoded (``encode_strings``): each becomes a
+Categorical of one category list private to the call and shared by all of
+them. A pair's values are then gathered as 32-bit codes rather than as
+strings, and two values have the same code exactly when they are the same
+string, in one column or across two, so equality, null checks and a
+comparison with a string literal give what they give on the strings.
+
+A similarity is a function of the two values alone, so it is scored once
+per distinct pair of codes (rapidfuzz ``process.cpdist`` on the decoded
+strings, in chunks) and spread back to the pairs. ``ScoreCache`` keeps the
+scores of the pairs of values met in earlier slices of one run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, JaroWinkler
+
+Scorer = Literal["jaro_winkler", "osa", "words_within"]
+Scores = npt.NDArray[np.float32]
+
+_CHUNK = 500_000
+#: Code standing for a null value in a pair key (never a category's code).
+_NULL = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """A similarity of one prepared column between the two sides of a pair.
+
+    Scorers: ``jaro_winkler`` (normalised Jaro-Winkler similarity),
+    ``osa`` (Levenshtein distance with adjacent transpositions) and
+    ``words_within`` (1 when one side's words appear, whole and in order,
+    inside the other side, else 0). A null value is scored as an empty string.
+    """
+
+    column: str
+    scorer: Scorer
+
+    @property
+    def name(self) -> str:
+        """Column name of the score in the pair frame."""
+        return f"{self.scorer}__{self.column}"
+
+
+def encode_strings(records: pl.DataFrame, columns: Iterable[str] | None = None) -> pl.DataFrame:
+    """Cast the String columns of ``records`` (or of ``columns``) to one shared Categorical.
+
+    The categories are private to the call (not polars' global ones) unless
+    a column of ``records`` is Categorical already: the String columns then
+    join its categories, so a frame can be encoded in parts. Nulls stay null.
+    """
+    names = records.columns if columns is None else list(dict.fromkeys(columns))
+    strings = [c for c in names if records.schema[c] == pl.String]
+    if not strings:
+        return records
+    existing = next((t for t in records.dtypes if isinstance(t, pl.Categorical)), None)
+    dtype = existing or pl.Categorical(pl.Categories.random())
+    return records.with_columns(pl.col(strings).cast(dtype))
+
+
+def pair_frame(records: pl.DataFrame, pairs: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
+    """Gather both sides' columns for each pair, String columns as shared Categoricals.
+
+    A String column of ``records`` is encoded first when the pairs are many
+    (the codes are gathered instead of the strings), or after gathering when
+    they are few. Pass ``encode_strings(records)`` to encode once for many calls.
+
+    Args:
+        records: Output of ``prepare_records`` (row ``i`` has ``rid == i``),
+            or columns of it.
+        pairs: Frame with ``rid_l`` and ``rid_r``.
+        columns: Columns of ``records`` to bring in as ``<column>_l``/``<column>_r``.
+
+    Returns:
+        ``pairs`` with the gathered columns appended.
+    """
+    columns = list(dict.fromkeys(columns))
+    few = 2 * pairs.height < records.height
+    source = records if few else encode_strings(records, columns)
+    rids = {"l": pairs["rid_l"], "r": pairs["rid_r"]}
+    frame = pairs.with_columns(
+        source[column].gather(rid).alias(f"{column}_{side}")
+        for column in columns
+        for side, rid in rids.items()
+    )
+    return encode_strings(frame, (f"{c}_{side}" for c in columns for side in "lr"))
+
+
+def _cpdist(scorer: Any) -> Callable[[pl.Series, pl.Series], Scores]:
+    def score(left: pl.Series, right: pl.Series) -> Scores:
+        a, b = left.to_list(), right.to_list()
+        out = np.empty(len(a), dtype=np.float32)
+        for start in range(0, len(a), _CHUNK):
+            stop = start + _CHUNK
+            out[start:stop] = process.cpdist(
+                a[start:stop], b[start:stop], scorer=scorer, dtype=np.float32
+            )
+        return out
+
+    return score
+
+
+def _words_within(left: pl.Series, right: pl.Series) -> Scores:
+    """1 where one side's words appear, in order and whole, inside the other side."""
+    padded = pl.DataFrame({"a": " " + left + " ", "b": " " + right + " "})
+    a, b = pl.col("a"), pl.col("b")
+    within = padded.select(a.str.contains(b, literal=True) | b.str.contains(a, literal=True))
+    return within.to_series().to_numpy().astype(np.float32)
+
+
+_SCORERS: dict[str, Callable[[pl.Series, pl.Series], Scores]] = {
+    "jaro_winkler": _cpdist(JaroWinkler.normalized_similarity),
+    "osa": _cpdist(OSA.distance),  # Levenshtein plus adjacent transposition
+    "words_within": _words_within,
+}
+
+
+@dataclass
+class ScoreCache:
+    """Scores of the pairs of values already met, per similarity.
+
+    Each entry holds the encoding its keys (pairs of codes) belong to, the
+    sorted keys and their scores; an entry of another encoding is replaced.
+    ``limit`` bounds the keys kept per similarity (further pairs are scored,
+    not kept).
+    """
+
+    limit: int = 20_000_000
+    scored: dict[str, tuple[pl.DataType, npt.NDArray[np.uint64], Scores]] = field(
+        default_factory=dict
+    )
+
+
+def _pair_keys(left: pl.Series, right: pl.Series) -> npt.NDArray[np.uint64]:
+    """One integer per pair of values: left code in the high 32 bits, right code below."""
+    codes_l = left.to_physical().fill_null(_NULL).to_numpy().astype(np.uint64)
+    codes_r = right.to_physical().fill_null(_NULL).to_numpy().astype(np.uint64)
+    return (codes_l << np.uint64(32)) | codes_r
+
+
+def _decode(codes: npt.NDArray[np.uint64], dtype: pl.DataType) -> pl.Series:
+    """Strings of the codes (the null code as an empty string)."""
+    physical = pl.Series(codes.astype(np.uint32))
+    known = pl.select(pl.when(physical != _NULL).then(physical)).to_series()
+    return known.cat.to(dtype).cast(pl.String).fill_null("")
+
+
+def similarity(frame: pl.DataFrame, sim: Similarity, cache: ScoreCache | None = None) -> Scores:
+    """Score ``sim`` on a pair frame (nulls scored as empty strings).
+
+    Each distinct pair of values is scored once (and, with ``cache``, once
+    across the calls sharing one encoding).
+    """
+    left_name, right_name = f"{sim.column}_l", f"{sim.column}_r"
+    frame = encode_strings(frame, (left_name, right_name))
+    left, right = frame[left_name], frame[right_name]
+    keys, inverse = np.unique(_pair_keys(left, right), return_inverse=True)
+    scores = np.empty(len(keys), dtype=np.float32)
+    todo = np.ones(len(keys), dtype=bool)
+    entry = cache.scored.get(sim.name) if cache is not None else None
+    old_keys, old_scores = keys[:0], scores[:0]
+    if entry is not None and entry[0] == left.dtype:
+        old_keys, old_scores = entry[1], entry[2]
+    if len(old_keys):
+        at = np.minimum(np.searchsorted(old_keys, keys), len(old_keys) - 1)
+        hit = old_keys[at] == keys
+        scores[hit] = old_scores[at[hit]]
+        todo = ~hit
+    new_keys = keys[todo]
+    scores[todo] = _SCORERS[sim.scorer](
+        _decode(new_keys >> np.uint64(32), left.dtype),
+        _decode(new_keys & np.uint64(_NULL), right.dtype),
+    )
+    if cache is not None and len(new_keys) and len(old_keys) + len(new_keys) <= cache.limit:
+        at = np.searchsorted(old_keys, new_keys)  # both sorted: a linear merge
+        cache.scored[sim.name] = (
+            left.dtype,
+            np.insert(old_keys, at, new_keys),
+            np.insert(old_scores, at, scores[todo]),
+        )
+    return scores[inverse.reshape(-1)]
