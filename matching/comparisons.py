@@ -24,7 +24,13 @@ from typing import Any
 
 import polars as pl
 
-from matching.pair_values import ScoreCache, Similarity, encode_strings, pair_frame, similarity
+from matching.pair_values import (
+    ScoreCache,
+    Similarity,
+    encode_strings,
+    pair_frame,
+    similarity_scores,
+)
 
 _PAIR_CHUNK = 2_000_000
 
@@ -435,10 +441,8 @@ def _slice_vectors(
 ) -> pl.DataFrame:
     columns = [c for comp in comparisons for c in comp.columns]
     frame = pair_frame(records, pairs.select("rid_l", "rid_r"), columns)
-    sims = {s.name: s for comp in comparisons for s in comp.similarities}
-    frame = frame.with_columns(
-        pl.Series(name, similarity(frame, s, cache)) for name, s in sims.items()
-    )
+    sims = [s for comp in comparisons for s in comp.similarities]
+    frame = frame.with_columns(similarity_scores(frame, sims, cache))
     gammas = frame.select(comp.gamma_expr() for comp in comparisons)
     tfs = [
         frequencies[comp.tf_column].gather(pairs["rid_l"]).alias(f"tf_{comp.name}")

@@ -9,7 +9,8 @@ comparison with a string literal give what they give on the strings.
 
 A similarity is a function of the two values alone, so it is scored once
 per distinct pair of codes (rapidfuzz ``process.cpdist`` on the decoded
-strings, in chunks) and spread back to the pairs. ``ScoreCache`` keeps the
+strings, in chunks) and spread back to the pairs (``pandas.factorize``
+gives each pair its distinct pair in one hashing pass). ``ScoreCache`` keeps the
 scores of the pairs of values met in earlier slices of one run.
 """
 
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import polars as pl
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
@@ -125,20 +127,26 @@ _SCORERS: dict[str, Callable[[pl.Series, pl.Series], Scores]] = {
 }
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """Scores of one column's pairs of values: the encoding, sorted keys, one row per scorer."""
+
+    dtype: pl.DataType
+    keys: npt.NDArray[np.uint64]
+    scores: npt.NDArray[np.float32]
+
+
 @dataclass
 class ScoreCache:
-    """Scores of the pairs of values already met, per similarity.
+    """Scores of the pairs of values already met, per column and scorers.
 
-    Each entry holds the encoding its keys (pairs of codes) belong to, the
-    sorted keys and their scores; an entry of another encoding is replaced.
-    ``limit`` bounds the keys kept per similarity (further pairs are scored,
-    not kept).
+    An entry belongs to one encoding (its keys are pairs of codes) and is
+    replaced when a frame of another encoding comes. ``limit`` bounds the
+    keys kept per entry (further pairs are scored, not kept).
     """
 
     limit: int = 20_000_000
-    scored: dict[str, tuple[pl.DataType, npt.NDArray[np.uint64], Scores]] = field(
-        default_factory=dict
-    )
+    scored: dict[tuple[str, tuple[Scorer, ...]], _Scored] = field(default_factory=dict)
 
 
 def _pair_keys(left: pl.Series, right: pl.Series) -> npt.NDArray[np.uint64]:
@@ -155,37 +163,58 @@ def _decode(codes: npt.NDArray[np.uint64], dtype: pl.DataType) -> pl.Series:
     return known.cat.to(dtype).cast(pl.String).fill_null("")
 
 
-def similarity(frame: pl.DataFrame, sim: Similarity, cache: ScoreCache | None = None) -> Scores:
-    """Score ``sim`` on a pair frame (nulls scored as empty strings).
-
-    Each distinct pair of values is scored once (and, with ``cache``, once
-    across the calls sharing one encoding).
-    """
-    left_name, right_name = f"{sim.column}_l", f"{sim.column}_r"
-    frame = encode_strings(frame, (left_name, right_name))
-    left, right = frame[left_name], frame[right_name]
-    keys, inverse = np.unique(_pair_keys(left, right), return_inverse=True)
-    scores = np.empty(len(keys), dtype=np.float32)
+def _column_scores(
+    frame: pl.DataFrame, column: str, scorers: tuple[Scorer, ...], cache: ScoreCache | None
+) -> npt.NDArray[np.float32]:
+    """Scores (one row per scorer, one column per pair) of one column's pairs of values."""
+    left, right = frame[f"{column}_l"], frame[f"{column}_r"]
+    # Hash-based, unlike numpy's sort-based unique: each pair's index among the distinct keys.
+    inverse, keys = pd.factorize(_pair_keys(left, right))
+    scores = np.empty((len(scorers), len(keys)), dtype=np.float32)
     todo = np.ones(len(keys), dtype=bool)
-    entry = cache.scored.get(sim.name) if cache is not None else None
-    old_keys, old_scores = keys[:0], scores[:0]
-    if entry is not None and entry[0] == left.dtype:
-        old_keys, old_scores = entry[1], entry[2]
-    if len(old_keys):
-        at = np.minimum(np.searchsorted(old_keys, keys), len(old_keys) - 1)
-        hit = old_keys[at] == keys
-        scores[hit] = old_scores[at[hit]]
+    entry = cache.scored.get((column, scorers)) if cache is not None else None
+    if entry is not None and entry.dtype == left.dtype and len(entry.keys):
+        at = np.minimum(np.searchsorted(entry.keys, keys), len(entry.keys) - 1)
+        hit = entry.keys[at] == keys
+        scores[:, hit] = entry.scores[:, at[hit]]
         todo = ~hit
-    new_keys = keys[todo]
-    scores[todo] = _SCORERS[sim.scorer](
-        _decode(new_keys >> np.uint64(32), left.dtype),
-        _decode(new_keys & np.uint64(_NULL), right.dtype),
-    )
-    if cache is not None and len(new_keys) and len(old_keys) + len(new_keys) <= cache.limit:
-        at = np.searchsorted(old_keys, new_keys)  # both sorted: a linear merge
-        cache.scored[sim.name] = (
-            left.dtype,
-            np.insert(old_keys, at, new_keys),
-            np.insert(old_scores, at, scores[todo]),
-        )
-    return scores[inverse.reshape(-1)]
+    else:
+        entry = None
+    where = np.flatnonzero(todo)
+    where = where[np.argsort(keys[where])]
+    new_keys = keys[where]  # sorted
+    values_l = _decode(new_keys >> np.uint64(32), left.dtype)
+    values_r = _decode(new_keys & np.uint64(_NULL), right.dtype)
+    for i, scorer in enumerate(scorers):
+        scores[i, where] = _SCORERS[scorer](values_l, values_r)
+    if cache is not None and len(new_keys):
+        old_keys = entry.keys if entry is not None else new_keys[:0]
+        old_scores = entry.scores if entry is not None else scores[:, :0]
+        if len(old_keys) + len(new_keys) <= cache.limit:
+            at = np.searchsorted(old_keys, new_keys)  # both sorted: a linear merge
+            cache.scored[column, scorers] = _Scored(
+                left.dtype,
+                np.insert(old_keys, at, new_keys),
+                np.insert(old_scores, at, scores[:, where], axis=1),
+            )
+    return scores[:, inverse]
+
+
+def similarity_scores(
+    frame: pl.DataFrame, sims: Iterable[Similarity], cache: ScoreCache | None = None
+) -> list[pl.Series]:
+    """Score each similarity on a pair frame: one Float32 series named ``sim.name`` each.
+
+    Nulls are scored as empty strings. Each distinct pair of values of a
+    column is scored once (and, with ``cache``, once across the calls that
+    share one encoding).
+    """
+    by_column: dict[str, dict[Scorer, Similarity]] = {}
+    for sim in sims:
+        by_column.setdefault(sim.column, {})[sim.scorer] = sim
+    out = []
+    for column, group in by_column.items():
+        frame = encode_strings(frame, (f"{column}_l", f"{column}_r"))
+        scores = _column_scores(frame, column, tuple(group), cache)
+        out += [pl.Series(sim.name, row) for sim, row in zip(group.values(), scores, strict=True)]
+    return out

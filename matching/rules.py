@@ -22,7 +22,7 @@ from typing import Literal
 
 import polars as pl
 
-from matching.pair_values import Similarity, pair_frame, similarity
+from matching.pair_values import Similarity, pair_frame, similarity_scores
 
 Effect = Literal["cannot_link", "at_most_review"]
 
@@ -248,8 +248,8 @@ def rule_flags(
     """Return one Boolean column ``rule_<name>`` per rule for ``pairs`` (``rid_l``, ``rid_r``)."""
     columns = [c for rule in rules for c in rule.columns]
     frame = pair_frame(prepared, pairs.select("rid_l", "rid_r"), columns)
-    sims = {s.name: s for rule in rules for s in rule.similarities}
-    frame = frame.with_columns(pl.Series(name, similarity(frame, s)) for name, s in sims.items())
+    sims = [s for rule in rules for s in rule.similarities]
+    frame = frame.with_columns(similarity_scores(frame, sims))
     return frame.select(rule.when.fill_null(False).alias(f"rule_{rule.name}") for rule in rules)
 
 
