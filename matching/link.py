@@ -19,6 +19,7 @@ from matching.blocking import candidate_pairs
 from matching.clustering import REVIEWER, Constraints, cluster_records
 from matching.comparisons import comparison_vectors, term_frequencies
 from matching.estimate import MatchModel, fit_model
+from matching.pair_values import encode_strings
 from matching.prepare import prepare_records
 from matching.scoring import decide, score_pairs
 from matching.settings import MatchSettings
@@ -97,7 +98,7 @@ _DECIDE_CHUNK = 2_000_000
 
 
 def _decide_kept(
-    prepared: pl.DataFrame,
+    compared: pl.DataFrame,
     gammas: pl.DataFrame,
     model: MatchModel,
     settings: MatchSettings,
@@ -109,7 +110,8 @@ def _decide_kept(
     Kept: ``link`` and ``review`` pairs, and any pair a rule or a reviewer
     decided. A model ``non_link`` is dropped with its weights: clustering
     only follows links, and at a million records the non-links are tens of
-    millions of rows.
+    millions of rows. ``compared`` holds the columns the rules read
+    (``encode_strings`` of the prepared records, encoded once for all the slices).
     """
     tf_columns = {c.name: c.tf_column for c in settings.comparisons if c.tf_column}
     kept = []
@@ -119,7 +121,7 @@ def _decide_kept(
             frequencies[column].gather(some["rid_l"]).alias(f"tf_{name}")
             for name, column in tf_columns.items()
         )
-        decided = decide(prepared, score_pairs(some, model), settings, reviewed)
+        decided = decide(compared, score_pairs(some, model), settings, reviewed)
         kept.append(
             decided.filter(
                 (pl.col("decision") != "non_link") | (pl.col("decided_by") != "model")
@@ -209,8 +211,12 @@ def link_records(
         for c in settings.comparisons
         if c.tf_column
     }
+    # The columns comparisons and rules read, strings encoded once for all their calls below.
+    read = [c for comp in settings.comparisons for c in comp.columns]
+    read += [c for rule in settings.rules for c in rule.columns]
+    compared = encode_strings(prepared.select(list(dict.fromkeys(read))))
     # Gammas only (Int8): the term frequencies are gathered again per slice when scoring.
-    gammas = comparison_vectors(prepared, pairs, settings.comparisons)
+    gammas = comparison_vectors(compared, pairs, settings.comparisons)
     del pairs
     lap("compare")
     trained = gammas.join(extra, on=["rid_l", "rid_r"], how="anti") if extra.height else gammas
@@ -218,11 +224,11 @@ def link_records(
     del trained
     lap("estimate")
     candidates = gammas.height
-    decided = _decide_kept(prepared, gammas, model, settings, reviewed, frequencies)
+    decided = _decide_kept(compared, gammas, model, settings, reviewed, frequencies)
     del gammas
 
     def weigh(some: pl.DataFrame) -> np.ndarray:
-        gammas = comparison_vectors(prepared, some, settings.comparisons, frequencies)
+        gammas = comparison_vectors(compared, some, settings.comparisons, frequencies)
         scored = score_pairs(gammas, model)
         return scored["match_weight"].to_numpy()
 

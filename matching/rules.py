@@ -245,7 +245,11 @@ def default_rules() -> tuple[PairRule, ...]:
 def rule_flags(
     prepared: pl.DataFrame, pairs: pl.DataFrame, rules: Sequence[PairRule]
 ) -> pl.DataFrame:
-    """Return one Boolean column ``rule_<name>`` per rule for ``pairs`` (``rid_l``, ``rid_r``)."""
+    """Return one Boolean column ``rule_<name>`` per rule for ``pairs`` (``rid_l``, ``rid_r``).
+
+    ``prepared`` is the output of ``prepare_records`` or the columns the
+    rules read, strings possibly encoded once by ``encode_strings``.
+    """
     columns = [c for rule in rules for c in rule.columns]
     frame = pair_frame(prepared, pairs.select("rid_l", "rid_r"), columns)
     sims = [s for rule in rules for s in rule.similarities]
