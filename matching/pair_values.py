@@ -88,13 +88,12 @@ def pair_frame(records: pl.DataFrame, pairs: pl.DataFrame, columns: Iterable[str
     """
     columns = list(dict.fromkeys(columns))
     few = 2 * pairs.height < records.height
-    source = records if few else encode_strings(records, columns)
-    rids = {"l": pairs["rid_l"], "r": pairs["rid_r"]}
-    frame = pairs.with_columns(
-        source[column].gather(rid).alias(f"{column}_{side}")
-        for column in columns
-        for side, rid in rids.items()
-    )
+    source = (records if few else encode_strings(records, columns)).select(columns)
+    sides = [
+        source.gather(pairs[f"rid_{side}"]).rename({c: f"{c}_{side}" for c in columns})
+        for side in "lr"
+    ]
+    frame = pl.concat([pairs, *sides], how="horizontal")
     return encode_strings(frame, (f"{c}_{side}" for c in columns for side in "lr"))
 
 
@@ -145,7 +144,7 @@ class ScoreCache:
     keys kept per entry (further pairs are scored, not kept).
     """
 
-    limit: int = 20_000_000
+    limit: int = 1_000_000
     scored: dict[tuple[str, tuple[Scorer, ...]], _Scored] = field(default_factory=dict)
 
 
