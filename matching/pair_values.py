@@ -169,33 +169,31 @@ def _column_scores(
     left, right = frame[f"{column}_l"], frame[f"{column}_r"]
     # Hash-based, unlike numpy's sort-based unique: each pair's index among the distinct keys.
     inverse, keys = pd.factorize(_pair_keys(left, right))
-    scores = np.empty((len(scorers), len(keys)), dtype=np.float32)
-    todo = np.ones(len(keys), dtype=bool)
     entry = cache.scored.get((column, scorers)) if cache is not None else None
-    if entry is not None and entry.dtype == left.dtype and len(entry.keys):
+    if entry is None or entry.dtype != left.dtype:
+        entry = _Scored(left.dtype, keys[:0], np.empty((len(scorers), 0), dtype=np.float32))
+    scores = np.empty((len(scorers), len(keys)), dtype=np.float32)
+    hit = np.zeros(len(keys), dtype=bool)
+    if len(entry.keys):
         at = np.minimum(np.searchsorted(entry.keys, keys), len(entry.keys) - 1)
         hit = entry.keys[at] == keys
         scores[:, hit] = entry.scores[:, at[hit]]
-        todo = ~hit
-    else:
-        entry = None
-    where = np.flatnonzero(todo)
-    where = where[np.argsort(keys[where])]
-    new_keys = keys[where]  # sorted
+    where = np.flatnonzero(~hit)
+    keep = cache is not None and 0 < len(where) <= cache.limit - len(entry.keys)
+    if keep:
+        where = where[np.argsort(keys[where])]  # sorted, to merge into the cache
+    new_keys = keys[where]
     values_l = _decode(new_keys >> np.uint64(32), left.dtype)
     values_r = _decode(new_keys & np.uint64(_NULL), right.dtype)
     for i, scorer in enumerate(scorers):
         scores[i, where] = _SCORERS[scorer](values_l, values_r)
-    if cache is not None and len(new_keys):
-        old_keys = entry.keys if entry is not None else new_keys[:0]
-        old_scores = entry.scores if entry is not None else scores[:, :0]
-        if len(old_keys) + len(new_keys) <= cache.limit:
-            at = np.searchsorted(old_keys, new_keys)  # both sorted: a linear merge
-            cache.scored[column, scorers] = _Scored(
-                left.dtype,
-                np.insert(old_keys, at, new_keys),
-                np.insert(old_scores, at, scores[:, where], axis=1),
-            )
+    if cache is not None and keep:
+        at = np.searchsorted(entry.keys, new_keys)  # both sorted: a linear merge
+        cache.scored[column, scorers] = _Scored(
+            left.dtype,
+            np.insert(entry.keys, at, new_keys),
+            np.insert(entry.scores, at, scores[:, where], axis=1),
+        )
     return scores[:, inverse]
 
 
