@@ -87,6 +87,8 @@ def pair_frame(records: pl.DataFrame, pairs: pl.DataFrame, columns: Iterable[str
         ``pairs`` with the gathered columns appended.
     """
     columns = list(dict.fromkeys(columns))
+    if not columns:
+        return pairs
     few = 2 * pairs.height < records.height
     source = (records if few else encode_strings(records, columns)).select(columns)
     sides = [
