@@ -10,8 +10,8 @@ comparison with a string literal give what they give on the strings.
 A similarity is a function of the two values alone, so it is scored once
 per distinct pair of codes (rapidfuzz ``process.cpdist`` on the decoded
 strings, in chunks) and spread back to the pairs (``pandas.factorize``
-gives each pair its distinct pair in one hashing pass). ``ScoreCache`` keeps the
-scores of the pairs of values met in earlier slices of one run.
+finds each pair's distinct pair in one hashing pass). ``ScoreCache``
+keeps the scores of the pairs of values met in earlier slices of one call.
 """
 
 from __future__ import annotations
