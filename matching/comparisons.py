@@ -9,28 +9,29 @@ follow Splink's comparison vector convention: -1 null, 0 else, and the
 strongest level the highest number.
 
 A new comparison is a new entry built from these pieces, not a new branch.
-Similarities (Jaro-Winkler, OSA edit distance) are computed in bulk with
-rapidfuzz ``process.cpdist`` on Python lists, in chunks.
+Levels only compare values (equality, nulls, a literal) and scores, never
+call string functions: the pair frame holds string columns as integer codes
+(``matching.pair_values``), and a string function of one value is a
+prepared column (``given_name__initial``, ``id_number__length``), one of two
+values a ``Similarity`` scored once per distinct pair of values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import polars as pl
-from rapidfuzz import process
-from rapidfuzz.distance import OSA, JaroWinkler
 
-Scorer = Literal["jaro_winkler", "osa"]
+from matching.pair_values import (
+    ScoreCache,
+    Similarity,
+    encode_strings,
+    pair_frame,
+    similarity_scores,
+)
 
-_SCORERS: dict[str, Any] = {
-    "jaro_winkler": JaroWinkler.normalized_similarity,
-    "osa": OSA.distance,  # Levenshtein plus adjacent transposition
-}
-_CHUNK = 500_000
 _PAIR_CHUNK = 2_000_000
 
 
@@ -40,19 +41,6 @@ class Level:
 
     label: str
     when: pl.Expr
-
-
-@dataclass(frozen=True)
-class Similarity:
-    """A string similarity of one prepared column between the two sides."""
-
-    column: str
-    scorer: Scorer
-
-    @property
-    def name(self) -> str:
-        """Column name of the score in the pair frame."""
-        return f"{self.scorer}__{self.column}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,15 +110,6 @@ def _at_least(sim: Similarity, threshold: float) -> pl.Expr:
     return pl.col(sim.name) >= threshold
 
 
-def _words_within(column: str) -> pl.Expr:
-    """One side's words appear, in order and whole, inside the other side."""
-    left = pl.lit(" ") + _l(column) + pl.lit(" ")
-    right = pl.lit(" ") + _r(column) + pl.lit(" ")
-    return (
-        left.str.contains(right, literal=True) | right.str.contains(left, literal=True)
-    ).fill_null(False)
-
-
 def given_name_comparison() -> Comparison:
     """Given name: exact, folded, tones differ, phonetic, one edit, Jaro-Winkler ≥ 0.92, else.
 
@@ -148,7 +127,12 @@ def given_name_comparison() -> Comparison:
     return Comparison(
         name="given_name",
         fields=("given_name",),
-        columns=("given_name__tone", "given_name__fold", "given_name__phon"),
+        columns=(
+            "given_name__tone",
+            "given_name__fold",
+            "given_name__phon",
+            "given_name__initial",
+        ),
         null=_either_null("given_name__fold"),
         levels=(
             Level("exact", _eq("given_name__tone")),
@@ -157,8 +141,7 @@ def given_name_comparison() -> Comparison:
             Level("phonetic", _eq("given_name__phon")),
             Level(
                 "one_edit",
-                (pl.col(osa.name) <= 1)
-                & (_l("given_name__fold").str.head(1) == _r("given_name__fold").str.head(1)),
+                (pl.col(osa.name) <= 1) & (_l("given_name__initial") == _r("given_name__initial")),
             ),
             Level("jaro_winkler_0.92", _at_least(jw, 0.92)),
         ),
@@ -191,6 +174,7 @@ def family_name_comparison() -> Comparison:
 def middle_name_comparison() -> Comparison:
     """Middle name: exact, one side missing, one within the other (Thị vs Thị Thu), JW, else."""
     jw = Similarity("middle_name__fold", "jaro_winkler")
+    within = Similarity("middle_name__fold", "words_within")
     left_null = _l("middle_name__fold").is_null()
     right_null = _r("middle_name__fold").is_null()
     return Comparison(
@@ -201,10 +185,10 @@ def middle_name_comparison() -> Comparison:
         levels=(
             Level("folded", _eq("middle_name__fold")),
             Level("one_side_missing", left_null | right_null),
-            Level("contained", _words_within("middle_name__fold")),
+            Level("contained", _at_least(within, 1.0)),
             Level("jaro_winkler_0.88", _at_least(jw, 0.88)),
         ),
-        similarities=(jw,),
+        similarities=(jw, within),
         tf_column="middle_name__fold",
         tf_levels=("folded",),
     )
@@ -346,9 +330,8 @@ def id_number_comparison() -> Comparison:
     return Comparison(
         name="id_number",
         fields=("id_number",),
-        columns=("id_number",),
-        null=_either_null("id_number")
-        | (_l("id_number").str.len_chars() != _r("id_number").str.len_chars()),
+        columns=("id_number", "id_number__length"),
+        null=_either_null("id_number") | (_l("id_number__length") != _r("id_number__length")),
         levels=(
             Level("exact", _eq("id_number")),
             Level("one_edit", pl.col(osa.name) <= 1),
@@ -432,52 +415,6 @@ def default_comparisons() -> tuple[Comparison, ...]:
     )
 
 
-def pair_frame(prepared: pl.DataFrame, pairs: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
-    """Gather both sides' columns for each pair.
-
-    Args:
-        prepared: Output of ``prepare_records`` (row ``i`` has ``rid == i``).
-        pairs: Frame with ``rid_l`` and ``rid_r``.
-        columns: Prepared columns to bring in as ``<column>_l``/``<column>_r``.
-
-    Returns:
-        ``pairs`` with the gathered columns appended.
-    """
-    rid_l, rid_r = pairs["rid_l"], pairs["rid_r"]
-    gathered = []
-    for column in dict.fromkeys(columns):
-        gathered.append(prepared[column].gather(rid_l).alias(f"{column}_l"))
-        gathered.append(prepared[column].gather(rid_r).alias(f"{column}_r"))
-    return pairs.with_columns(gathered)
-
-
-def _cpdist(left: list[str], right: list[str], scorer: Scorer) -> np.ndarray:
-    out = np.empty(len(left), dtype=np.float32)
-    for start in range(0, len(left), _CHUNK):
-        stop = start + _CHUNK
-        out[start:stop] = process.cpdist(
-            left[start:stop], right[start:stop], scorer=_SCORERS[scorer], dtype=np.float32
-        )
-    return out
-
-
-def similarity(frame: pl.DataFrame, sim: Similarity) -> np.ndarray:
-    """Score ``sim`` on a pair frame (nulls scored as empty strings).
-
-    Names repeat a lot, so each distinct pair of values is scored once.
-    """
-    values = frame.select(
-        a=pl.col(f"{sim.column}_l").fill_null(""), b=pl.col(f"{sim.column}_r").fill_null("")
-    )
-    distinct = values.unique()
-    if distinct.height > values.height // 2:
-        return _cpdist(values["a"].to_list(), values["b"].to_list(), sim.scorer)
-    scores = _cpdist(distinct["a"].to_list(), distinct["b"].to_list(), sim.scorer)
-    scored = distinct.with_columns(score=scores)
-    joined = values.join(scored, on=["a", "b"], how="left", maintain_order="left")
-    return joined["score"].to_numpy()
-
-
 def term_frequencies(prepared: pl.DataFrame, column: str) -> pl.Series:
     """Share of the records (with a value) holding each record's value of ``column``.
 
@@ -495,27 +432,17 @@ def term_frequencies(prepared: pl.DataFrame, column: str) -> pl.Series:
     )
 
 
-def comparison_vectors(
-    prepared: pl.DataFrame,
+def _slice_vectors(
+    records: pl.DataFrame,
     pairs: pl.DataFrame,
     comparisons: Sequence[Comparison],
-    frequencies: dict[str, pl.Series] | None = None,
+    frequencies: dict[str, pl.Series] | None,
+    cache: ScoreCache,
 ) -> pl.DataFrame:
-    """Return ``pairs`` with one ``gamma_<name>`` column (Int8) per comparison.
-
-    With ``frequencies`` (``term_frequencies`` per column, indexed by ``rid``),
-    also ``tf_<name>`` (Float64): the left record's value share, for each
-    comparison that has a ``tf_column`` among them.
-    """
-    if pairs.height > _PAIR_CHUNK:  # bound the memory of the gathered pair frame
-        return pl.concat(
-            comparison_vectors(prepared, pairs.slice(start, _PAIR_CHUNK), comparisons, frequencies)
-            for start in range(0, pairs.height, _PAIR_CHUNK)
-        )
     columns = [c for comp in comparisons for c in comp.columns]
-    frame = pair_frame(prepared, pairs.select("rid_l", "rid_r"), columns)
-    sims = {s.name: s for comp in comparisons for s in comp.similarities}
-    frame = frame.with_columns(pl.Series(name, similarity(frame, s)) for name, s in sims.items())
+    frame = pair_frame(records, pairs.select("rid_l", "rid_r"), columns)
+    sims = [s for comp in comparisons for s in comp.similarities]
+    frame = frame.with_columns(similarity_scores(frame, sims, cache))
     gammas = frame.select(comp.gamma_expr() for comp in comparisons)
     tfs = [
         frequencies[comp.tf_column].gather(pairs["rid_l"]).alias(f"tf_{comp.name}")
@@ -523,3 +450,37 @@ def comparison_vectors(
         if frequencies and comp.tf_column in frequencies
     ]
     return pairs.with_columns(*gammas.get_columns(), *tfs)
+
+
+def comparison_vectors(
+    prepared: pl.DataFrame,
+    pairs: pl.DataFrame,
+    comparisons: Sequence[Comparison],
+    frequencies: dict[str, pl.Series] | None = None,
+    cache: ScoreCache | None = None,
+) -> pl.DataFrame:
+    """Return ``pairs`` with one ``gamma_<name>`` column (Int8) per comparison.
+
+    The pairs are compared a slice at a time (bounding the memory of the
+    gathered values), on string columns encoded once for all the slices,
+    and each distinct pair of values is scored once.
+
+    Args:
+        prepared: Output of ``prepare_records``, or its columns the
+            comparisons read, possibly as ``encode_strings`` gives them (to
+            encode once for several calls).
+        pairs: Frame with ``rid_l`` and ``rid_r`` (other columns are kept).
+        comparisons: The comparisons to evaluate.
+        frequencies: ``term_frequencies`` per column, indexed by ``rid``:
+            with them, also ``tf_<name>`` (Float64), the left record's value
+            share, for each comparison that has a ``tf_column`` among them.
+        cache: Scores of pairs of values met before, for calls on one
+            ``encode_strings`` frame (a new cache by default).
+    """
+    columns = [c for comp in comparisons for c in comp.columns]
+    records = prepared if 2 * pairs.height < prepared.height else encode_strings(prepared, columns)
+    cache = ScoreCache() if cache is None else cache
+    slices = (
+        pairs.slice(start, _PAIR_CHUNK) for start in range(0, max(pairs.height, 1), _PAIR_CHUNK)
+    )
+    return pl.concat([_slice_vectors(records, s, comparisons, frequencies, cache) for s in slices])

@@ -21,6 +21,7 @@ from matching.blocking import CandidateStream, RuleReport
 from matching.clustering import REVIEWER, Constraints, cluster_records
 from matching.comparisons import comparison_vectors, term_frequencies
 from matching.estimate import MatchModel, fit_model, merge_pattern_counts, pattern_counts
+from matching.pair_values import ScoreCache, encode_strings
 from matching.prepare import prepare_records
 from matching.scoring import decide, score_pairs
 from matching.settings import MatchSettings
@@ -107,6 +108,7 @@ class _Compared:
 
 def _compare(
     prepared: pl.DataFrame,
+    encoded: pl.DataFrame,
     settings: MatchSettings,
     focus: pl.Series | None,
     reviewed: pl.DataFrame,
@@ -127,6 +129,7 @@ def _compare(
     n = max(prepared.height, 1)
     pair_key = pl.col("rid_l") * n + pl.col("rid_r")
     reviewed_keys = reviewed.select(pair_key).to_series().implode()
+    cache = ScoreCache()  # names recur across slices: each pair of values is scored once
     files: list[Path] = []
     parts: list[pl.DataFrame] = []
     found: list[pl.DataFrame] = []
@@ -141,7 +144,7 @@ def _compare(
             break
         clock = time.perf_counter()
         found.append(pairs.filter(pair_key.is_in(reviewed_keys)).select("rid_l", "rid_r"))
-        gammas = comparison_vectors(prepared, pairs, comparisons)
+        gammas = comparison_vectors(encoded, pairs, comparisons, cache=cache)
         parts.append(pattern_counts(gammas, names))
         files.append(spill / f"{len(files):06d}.arrow")
         gammas.write_ipc(files[-1], compression="lz4")
@@ -155,7 +158,7 @@ def _compare(
     )
     if extra.height or not files:  # no candidate at all: one empty slice keeps the schema
         gammas = comparison_vectors(
-            prepared,
+            encoded,
             extra.with_columns(blocked_by=pl.lit(REVIEWER)).sort("rid_l", "rid_r"),
             comparisons,
         )
@@ -173,7 +176,7 @@ def _compare(
 
 
 def _decide_kept(
-    prepared: pl.DataFrame,
+    encoded: pl.DataFrame,
     files: list[Path],
     model: MatchModel,
     settings: MatchSettings,
@@ -185,7 +188,8 @@ def _decide_kept(
     Kept: ``link`` and ``review`` pairs, and any pair a rule or a reviewer
     decided. A model ``non_link`` is dropped with its weights: clustering
     only follows links, and at a million records the non-links are tens of
-    millions of rows. Sorted by ``rid_l, rid_r``.
+    millions of rows. Sorted by ``rid_l, rid_r``. ``encoded`` holds the
+    columns the rules read (``encode_strings``, encoded once for all slices).
     """
     tf_columns = {c.name: c.tf_column for c in settings.comparisons if c.tf_column}
     kept = []
@@ -195,7 +199,7 @@ def _decide_kept(
             frequencies[column].gather(some["rid_l"]).alias(f"tf_{name}")
             for name, column in tf_columns.items()
         )
-        decided = decide(prepared, score_pairs(some, model), settings, reviewed)
+        decided = decide(encoded, score_pairs(some, model), settings, reviewed)
         kept.append(
             decided.filter(
                 (pl.col("decision") != "non_link") | (pl.col("decided_by") != "model")
@@ -271,18 +275,22 @@ def link_records(
         if c.tf_column
     }
     lap("prepare")
+    # The columns comparisons and rules read, strings encoded once for every call below.
+    read = [c for comp in settings.comparisons for c in comp.columns]
+    read += [c for rule in settings.rules for c in rule.columns]
+    encoded = encode_strings(prepared.select(list(dict.fromkeys(read))))
     with tempfile.TemporaryDirectory(prefix="dancu-gammas-") as spill:
-        compared = _compare(prepared, settings, focus, reviewed, Path(spill))
+        compared = _compare(prepared, encoded, settings, focus, reviewed, Path(spill))
         seconds.update(compared.seconds)
         clock = time.perf_counter()
         model = fit_model(prepared, compared.patterns, settings, focus=focus)
         lap("estimate")
-        decided = _decide_kept(prepared, compared.files, model, settings, reviewed, frequencies)
+        decided = _decide_kept(encoded, compared.files, model, settings, reviewed, frequencies)
     candidates = compared.candidates
     blocking = compared.blocking
 
     def weigh(some: pl.DataFrame) -> np.ndarray:
-        gammas = comparison_vectors(prepared, some, settings.comparisons, frequencies)
+        gammas = comparison_vectors(encoded, some, settings.comparisons, frequencies)
         scored = score_pairs(gammas, model)
         return scored["match_weight"].to_numpy()
 

@@ -122,7 +122,7 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         ``household_id__key`` (province and household number, else province
         and address), ``name_marked`` (the name is written with diacritics),
         ``registered_elsewhere`` (temporary residence or lodger; null when unknown),
-        ``id_number__tail``
+        ``id_number__length`` (in characters), ``id_number__tail``
         (length and last six digits) and ``id_number__head`` (the rest),
         ``date_of_birth__full`` (the date only when known to the day and not a
         01/01 placeholder) and ``dob_precision`` filled in when null.
@@ -179,6 +179,7 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
             )
             .str.contains(r"[^\x00-\x7F]")
             .fill_null(False),
+            id_number__length=pl.col("id_number").str.len_chars(),
             id_number__tail=pl.when(pl.col("id_number").str.len_chars() >= 9).then(
                 pl.concat_str(
                     pl.col("id_number").str.len_chars().cast(pl.String),

@@ -22,7 +22,7 @@ from typing import Literal
 
 import polars as pl
 
-from matching.comparisons import Similarity, pair_frame, similarity
+from matching.pair_values import Similarity, pair_frame, similarity_scores
 
 Effect = Literal["cannot_link", "at_most_review"]
 
@@ -57,7 +57,13 @@ def _differ(column: str) -> pl.Expr:
 _GIVEN_JW = Similarity("given_name__fold", "jaro_winkler")
 _GIVEN_OSA = Similarity("given_name__fold", "osa")
 _TONED_OSA = Similarity("given_name__tone", "osa")
-_GIVEN_COLUMNS = ("given_name__fold", "given_name__phon", "given_name__tone", "name_marked")
+_GIVEN_COLUMNS = (
+    "given_name__fold",
+    "given_name__phon",
+    "given_name__tone",
+    "given_name__initial",
+    "name_marked",
+)
 _GIVEN_SIMILARITIES = (_GIVEN_JW, _GIVEN_OSA, _TONED_OSA)
 
 
@@ -72,7 +78,7 @@ def _clearly_different_given() -> pl.Expr:
     cases they must also differ in sound (a regional spelling is one name).
     """
     as_written = _l("name_marked") & _r("name_marked") & (pl.col(_TONED_OSA.name) > 1)
-    initial_differs = _l("given_name__fold").str.head(1) != _r("given_name__fold").str.head(1)
+    initial_differs = _l("given_name__initial") != _r("given_name__initial")
     folded = initial_differs | ((pl.col(_GIVEN_OSA.name) > 1) & (pl.col(_GIVEN_JW.name) < 0.92))
     return (
         (_differ("given_name__fold") | _differ("given_name__tone"))
@@ -239,11 +245,15 @@ def default_rules() -> tuple[PairRule, ...]:
 def rule_flags(
     prepared: pl.DataFrame, pairs: pl.DataFrame, rules: Sequence[PairRule]
 ) -> pl.DataFrame:
-    """Return one Boolean column ``rule_<name>`` per rule for ``pairs`` (``rid_l``, ``rid_r``)."""
+    """Return one Boolean column ``rule_<name>`` per rule for ``pairs`` (``rid_l``, ``rid_r``).
+
+    ``prepared`` is the output of ``prepare_records`` or the columns the
+    rules read, strings possibly encoded once by ``encode_strings``.
+    """
     columns = [c for rule in rules for c in rule.columns]
     frame = pair_frame(prepared, pairs.select("rid_l", "rid_r"), columns)
-    sims = {s.name: s for rule in rules for s in rule.similarities}
-    frame = frame.with_columns(pl.Series(name, similarity(frame, s)) for name, s in sims.items())
+    sims = [s for rule in rules for s in rule.similarities]
+    frame = frame.with_columns(similarity_scores(frame, sims))
     return frame.select(rule.when.fill_null(False).alias(f"rule_{rule.name}") for rule in rules)
 
 

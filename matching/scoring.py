@@ -61,7 +61,9 @@ def decide(
     """Add ``decision`` and ``decided_by`` from the thresholds, the rules and the reviewers.
 
     Args:
-        prepared: Output of ``prepare_records``.
+        prepared: Output of ``prepare_records``, or the columns the rules
+            read (``matching.pair_values.encode_strings`` of them, to encode
+            the strings once for many calls).
         scored: Scored pairs (``rid_l``, ``rid_r``, ``match_probability``, ...).
         settings: The run's settings.
         reviewed: Reviewers' clerical decisions (``rid_l``, ``rid_r``, ``same``);
