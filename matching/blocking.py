@@ -69,22 +69,35 @@ def _blocks_within_cap(
     return small.select("rid", *on), on, skipped
 
 
-def _rule_pairs(
-    prepared: pl.DataFrame, rule: BlockingRule, cap: int, focus: pl.Series | None
-) -> tuple[pl.DataFrame, RuleReport]:
-    cap = min(cap, rule.max_block_size) if rule.max_block_size else cap
-    kept, on, skipped = _blocks_within_cap(prepared, rule, cap)
-    left = kept if focus is None else kept.filter(pl.col("rid").is_in(focus.implode()))
-    if rule.year_window > 0:
-        offsets = pl.int_ranges(-rule.year_window, rule.year_window + 1, dtype=pl.Int32)
+def _join(left: pl.DataFrame, right: pl.DataFrame, on: list[str], year_window: int) -> pl.DataFrame:
+    """``rid``, ``rid_r`` of the records of ``left`` and ``right`` sharing a block."""
+    if year_window > 0:
+        offsets = pl.int_ranges(-year_window, year_window + 1, dtype=pl.Int32)
         left = (
             left.with_columns(offset=offsets)
             .explode("offset")
             .with_columns(pl.col("birth_year") + pl.col("offset"))
             .drop("offset")
         )
-    joined = left.join(kept, on=on, suffix="_r").select("rid", "rid_r")
-    if focus is not None:  # the focus record may be on either side of the pair
+    return left.join(right, on=on, suffix="_r").select("rid", "rid_r")
+
+
+def _rule_pairs(
+    prepared: pl.DataFrame, rule: BlockingRule, cap: int, focus: pl.Series | None
+) -> tuple[pl.DataFrame, RuleReport]:
+    cap = min(cap, rule.max_block_size) if rule.max_block_size else cap
+    kept, on, skipped = _blocks_within_cap(prepared, rule, cap)
+    left = kept if focus is None else kept.filter(pl.col("rid").is_in(focus.implode()))
+    sides = [(left, kept)]
+    if rule.lacking is not None:  # one record of the pair must lack the column
+        lacks = pl.col("rid").is_in(
+            prepared.filter(pl.col(rule.lacking).is_null())["rid"].implode()
+        )
+        sides = [(left.filter(lacks), kept)]
+        if focus is not None:  # the focus record need not be the one lacking it
+            sides.append((left, kept.filter(lacks)))
+    joined = pl.concat([_join(a, b, on, rule.year_window) for a, b in sides])
+    if focus is not None or rule.lacking is not None:  # either side of the pair
         joined = joined.select(
             pl.min_horizontal("rid", "rid_r").alias("rid"),
             pl.max_horizontal("rid", "rid_r").alias("rid_r"),
