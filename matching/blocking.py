@@ -85,16 +85,27 @@ class _Membership:
     member: np.ndarray  # bool by rid: the record is in a block within the cap
     year: np.ndarray | None  # int64 birth year by rid, for a rule with a year window
     year_window: int
+    lacks: np.ndarray | None  # bool by rid, for a rule on pairs where a record lacks a column
 
     def pairs(self, rid_l: np.ndarray, rid_r: np.ndarray) -> np.ndarray:
         """Whether the rule pairs ``rid_l[i]`` with ``rid_r[i]``."""
         found = self.member[rid_l] & self.member[rid_r] & (self.block[rid_l] == self.block[rid_r])
         if self.year is not None:
             found &= np.abs(self.year[rid_l] - self.year[rid_r]) <= self.year_window
+        if self.lacks is not None:
+            found &= self.lacks[rid_l] | self.lacks[rid_r]
         return found
 
 
-def _membership(n: int, kept: pl.DataFrame, rule: BlockingRule) -> _Membership:
+def _lacks(prepared: pl.DataFrame, rule: BlockingRule) -> np.ndarray | None:
+    """Per ``rid``: does the record lack ``rule.lacking`` (None for a rule without it)."""
+    if rule.lacking is None:
+        return None
+    return prepared[rule.lacking].is_null().to_numpy()
+
+
+def _membership(prepared: pl.DataFrame, kept: pl.DataFrame, rule: BlockingRule) -> _Membership:
+    n = prepared.height
     rid = kept["rid"].to_numpy()
     block = np.zeros(n, dtype=np.uint64)
     block[rid] = kept["block"].to_numpy()
@@ -104,27 +115,45 @@ def _membership(n: int, kept: pl.DataFrame, rule: BlockingRule) -> _Membership:
     if rule.year_window > 0:
         year = np.zeros(n, dtype=np.int64)
         year[rid] = kept["birth_year"].to_numpy()
-    return _Membership(block, member, year, rule.year_window)
+    return _Membership(block, member, year, rule.year_window, _lacks(prepared, rule))
 
 
-def _rule_pairs(
-    kept: pl.DataFrame, on: list[str], rule: BlockingRule, focus: pl.Series | None
-) -> pl.DataFrame:
-    """Pairs ``rid_l < rid_r`` of the records ``kept`` that share a block (each pair once)."""
-    left = kept if focus is None else kept.filter(pl.col("rid").is_in(focus.implode()))
-    if rule.year_window > 0:
-        offsets = pl.int_ranges(-rule.year_window, rule.year_window + 1, dtype=pl.Int32)
+def _join(left: pl.DataFrame, right: pl.DataFrame, on: list[str], year_window: int) -> pl.DataFrame:
+    """``rid_l``, ``rid_r`` of the records of ``left`` and ``right`` sharing a block."""
+    if year_window > 0:
+        offsets = pl.int_ranges(-year_window, year_window + 1, dtype=pl.Int32)
         left = (
             left.with_columns(offset=offsets)
             .explode("offset")
             .with_columns(pl.col("birth_year") + pl.col("offset"))
             .drop("offset")
         )
-    joined = left.join(kept, on=on, suffix="_r").select(rid_l="rid", rid_r="rid_r")
-    if focus is None:
-        # Each record is in one block of the rule: every pair comes once each way.
-        return joined.filter(pl.col("rid_l") < pl.col("rid_r"))
-    # A focus record may be on either side, and two focus records pair twice.
+    return left.join(right, on=on, suffix="_r").select(rid_l="rid", rid_r="rid_r")
+
+
+def _rule_pairs(
+    prepared: pl.DataFrame,
+    kept: pl.DataFrame,
+    on: list[str],
+    rule: BlockingRule,
+    focus: pl.Series | None,
+) -> pl.DataFrame:
+    """Pairs ``rid_l < rid_r`` of the records ``kept`` that share a block (each pair once)."""
+    left = kept if focus is None else kept.filter(pl.col("rid").is_in(focus.implode()))
+    if rule.lacking is None:
+        joined = _join(left, kept, on, rule.year_window)
+        if focus is None:
+            # Each record is in one block of the rule: every pair comes once each way.
+            return joined.filter(pl.col("rid_l") < pl.col("rid_r"))
+    else:  # one record of the pair must lack the column; it may be on either side
+        lacks = pl.col("rid").is_in(
+            prepared.filter(pl.col(rule.lacking).is_null())["rid"].implode()
+        )
+        sides = [(left.filter(lacks), kept)]
+        if focus is not None:  # the focus record need not be the one lacking it
+            sides.append((left, kept.filter(lacks)))
+        joined = pl.concat([_join(a, b, on, rule.year_window) for a, b in sides])
+    # A pair may come both ways round, and twice (two focus records, two lacking ones).
     return (
         joined.select(
             pl.min_horizontal("rid_l", "rid_r").alias("rid_l"),
@@ -165,12 +194,11 @@ class CandidateStream:
     def __iter__(self) -> Iterator[pl.DataFrame]:
         """Yield the slices; fill ``reports`` as each rule is done."""
         self.reports = []
-        n = self.prepared.height
         earlier: list[_Membership] = []
         for rule in self.rules:
             cap = min(self.max_block_size, rule.max_block_size or self.max_block_size)
             kept, on, skipped = _blocks_within_cap(self.prepared, rule, cap)
-            pairs = _rule_pairs(kept, on, rule, self.focus)
+            pairs = _rule_pairs(self.prepared, kept, on, rule, self.focus)
             self.reports.append(
                 RuleReport(
                     rule=rule.name,
@@ -187,7 +215,7 @@ class CandidateStream:
                 for membership in earlier:
                     found |= membership.pairs(rid_l, rid_r)
                 pairs = pairs.filter(~found)
-            earlier.append(_membership(n, kept, rule))
+            earlier.append(_membership(self.prepared, kept, rule))
             del kept
             # Unsorted: every later step decides a pair on its own, and the kept
             # pairs are sorted at the end.

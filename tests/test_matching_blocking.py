@@ -85,3 +85,27 @@ def test_oversized_blocks_are_split_or_skipped_and_counted() -> None:
     pairs, (report,) = candidate_pairs(prepared, [split], max_block_size=2)
     assert pairs.height == 1  # month 2 (3 records) still too large
     assert (report.skipped_blocks, report.skipped_records, report.skipped_pairs) == (1, 3, 3)
+
+
+def test_lacking_keeps_only_pairs_where_one_record_lacks_the_column() -> None:
+    rows = [
+        {"record_key": k, "family_name": "Nguyễn", "birth_year": 1980, "id_number": i}
+        for k, i in [("a", "111111111"), ("b", "222222222"), ("c", None), ("d", None)]
+    ]
+    prepared = prepare_records(records_frame(rows))
+    rule = BlockingRule("family_year", ("family_name__fold", "birth_year"), lacking="id_number")
+    pairs, (report,) = candidate_pairs(prepared, [rule], max_block_size=100)
+    everyone = {("a", "c"), ("a", "d"), ("b", "c"), ("b", "d"), ("c", "d")}  # not a-b
+    assert {(a, b) for a, b, _ in _pairs(pairs, prepared)} == everyone
+    assert report.pairs == 5
+    assert pairs["rid_l"].to_list() == sorted(pairs["rid_l"].to_list())
+
+    rid = dict(zip(prepared["record_key"], prepared["rid"], strict=True))
+    for focus, expected in [
+        ("a", {("a", "c"), ("a", "d")}),
+        ("c", {("a", "c"), ("b", "c"), ("c", "d")}),
+    ]:
+        pairs, _ = candidate_pairs(
+            prepared, [rule], max_block_size=100, focus=pl.Series([rid[focus]])
+        )
+        assert {(a, b) for a, b, _ in _pairs(pairs, prepared)} == expected
