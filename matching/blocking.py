@@ -26,6 +26,9 @@ from matching.settings import BlockingRule
 
 _PAIR_SCHEMA = {"rid_l": pl.Int64, "rid_r": pl.Int64}
 
+#: Records of a rule joined at a time (whole blocks; more records, more parts).
+_RECORDS_PER_PART = 2_000_000
+
 
 @dataclass(frozen=True)
 class RuleReport:
@@ -198,31 +201,40 @@ class CandidateStream:
         for rule in self.rules:
             cap = min(self.max_block_size, rule.max_block_size or self.max_block_size)
             kept, on, skipped = _blocks_within_cap(self.prepared, rule, cap)
-            pairs = _rule_pairs(self.prepared, kept, on, rule, self.focus)
+            # Whole blocks at a time: a rule's join (both ways round) is the
+            # largest frame of the stream, so at ten million records it is
+            # formed for a part of the blocks at a time.
+            parts = max(1, -(-kept.height // _RECORDS_PER_PART))
+            found_by_rule = 0
+            for part in range(parts):
+                some = kept if parts == 1 else kept.filter(pl.col("block") % parts == part)
+                pairs = _rule_pairs(self.prepared, some, on, rule, self.focus)
+                del some
+                found_by_rule += pairs.height
+                if earlier and pairs.height:
+                    rid_l, rid_r = pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()
+                    found = np.zeros(pairs.height, dtype=bool)
+                    for membership in earlier:
+                        found |= membership.pairs(rid_l, rid_r)
+                    pairs = pairs.filter(~found)
+                # Unsorted: every later step decides a pair on its own, and the
+                # kept pairs are sorted at the end.
+                pairs = pairs.with_columns(blocked_by=pl.lit(rule.name))
+                for start in range(0, pairs.height, self.slice_size):
+                    yield pairs.slice(start, self.slice_size)
+                del pairs
             self.reports.append(
                 RuleReport(
                     rule=rule.name,
-                    pairs=pairs.height,
+                    pairs=found_by_rule,
                     blocks=kept.select(on).n_unique() if kept.height else 0,
                     skipped_blocks=skipped["blocks"],
                     skipped_records=skipped["records"],
                     skipped_pairs=skipped["pairs"],
                 )
             )
-            if earlier and pairs.height:
-                rid_l, rid_r = pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()
-                found = np.zeros(pairs.height, dtype=bool)
-                for membership in earlier:
-                    found |= membership.pairs(rid_l, rid_r)
-                pairs = pairs.filter(~found)
             earlier.append(_membership(self.prepared, kept, rule))
             del kept
-            # Unsorted: every later step decides a pair on its own, and the kept
-            # pairs are sorted at the end.
-            pairs = pairs.with_columns(blocked_by=pl.lit(rule.name))
-            for start in range(0, pairs.height, self.slice_size):
-                yield pairs.slice(start, self.slice_size)
-            del pairs
 
 
 def candidate_pairs(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from matching import blocking
 from matching.blocking import candidate_pairs
 from matching.prepare import prepare_records
-from matching.settings import BlockingRule
-from matching.synthetic import records_frame
+from matching.settings import BlockingRule, MatchSettings
+from matching.synthetic import records_frame, synthetic_records
 
 pytestmark = pytest.mark.unit
 
@@ -109,3 +110,19 @@ def test_lacking_keeps_only_pairs_where_one_record_lacks_the_column() -> None:
             prepared, [rule], max_block_size=100, focus=pl.Series([rid[focus]])
         )
         assert {(a, b) for a, b, _ in _pairs(pairs, prepared)} == expected
+
+
+def test_a_rule_joined_in_parts_gives_the_same_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    records, _ = synthetic_records(1500, seed=4)
+    prepared = prepare_records(records)
+    settings = MatchSettings()
+    whole, whole_reports = candidate_pairs(
+        prepared, settings.blocking_rules, settings.max_block_size
+    )
+    monkeypatch.setattr(blocking, "_RECORDS_PER_PART", 97)  # many parts per rule
+    parts, part_reports = candidate_pairs(
+        prepared, settings.blocking_rules, settings.max_block_size
+    )
+    assert whole.height > 500
+    assert parts.equals(whole)
+    assert part_reports == whole_reports
