@@ -160,7 +160,15 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
 #: a "match" share of 0.98 and m close to u). An ID number gives near-pure
 #: matches, which is where the date's m is learnt.
 DEFAULT_TRAINING_RULES: tuple[BlockingRule, ...] = (
-    BlockingRule("dob_sex", ("date_of_birth__full", "sex")),
+    # Blocks above 40 split by birth province: at ten million records a
+    # date and sex hold about 140 records, nearly all strangers, and EM then
+    # took strangers for matches (kin: m >= u on 'else', a ModelError).
+    BlockingRule(
+        "dob_sex",
+        ("date_of_birth__full", "sex"),
+        split_keys=("birth_province_code",),
+        max_block_size=40,
+    ),
     BlockingRule("id_number", ("id_number",)),
     BlockingRule("names_dob", ("family_name__fold", "given_name__fold", "date_of_birth__full")),
 )
