@@ -1,9 +1,13 @@
 """``link_records``: deduplicate standardised records into clusters of one person each.
 
 Wiring only: prepare the records, generate candidate pairs, compare them,
-fit the model, score and decide each pair, then cluster. An incremental run
-(new records against a registry) passes the new records' keys, the clusters
-already registered and the reviewers' decisions.
+fit the model, score and decide each pair, then cluster. The candidates are
+never all in memory: they come from blocking in slices, each slice is
+compared and its gamma vectors spilled to a temporary Arrow file, and after
+the fit the files are scored and decided one by one, keeping the links,
+reviews and rule decisions. An incremental run (new records against a
+registry) passes the new records' keys, the clusters already registered and
+the reviewers' decisions.
 """
 
 from __future__ import annotations
