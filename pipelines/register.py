@@ -279,9 +279,7 @@ def _issue_pins(
         ).alias("sex"),
         pl.coalesce(
             "birth_year",
-            (
-                (pin_digit // 2 + 19) * 100 + evidence.str.slice(4, 2).cast(pl.Int32)
-            ).cast(pl.Int32),
+            ((pin_digit // 2 + 19) * 100 + evidence.str.slice(4, 2).cast(pl.Int32)).cast(pl.Int32),
         ).alias("birth_year"),
     )
     known = pl.col("sex").is_in(["M", "F"]) & pl.col("birth_year").is_between(1900, 2399)
