@@ -52,32 +52,51 @@ def _sized(keyed: pl.DataFrame, keys: Sequence[str], hash_keys: Sequence[str]) -
 def _blocks_within_cap(
     prepared: pl.DataFrame, rule: BlockingRule, cap: int
 ) -> tuple[pl.DataFrame, list[str], dict[str, int]]:
-    """Return kept records with their block hash, the join columns, and skip counts."""
+    """Return kept records with their block hash, the join columns, and skip counts.
+
+    The kept records carry ``lacks``: whether the record may stand for the
+    rule's ``lacking`` side (always True for a rule without ``lacking``). The
+    skip counts are of the pairs the rule would have formed (at least one
+    record lacking the column), not of every pair of an oversized block.
+    """
     keys = list(rule.keys)
     year = ["birth_year"] if rule.year_window > 0 else []
     if year and "birth_year" not in keys:
         raise ValueError(f"rule {rule.name}: year_window needs birth_year among the keys")
     hash_keys = [k for k in keys if k not in year]
-    keyed = _sized(prepared.select("rid", *keys).drop_nulls(keys), keys, hash_keys)
+    lacks = pl.col(rule.lacking).is_null() if rule.lacking else pl.lit(True)
+    keyed = _sized(prepared.select("rid", *keys, lacks=lacks).drop_nulls(keys), keys, hash_keys)
     small = keyed.filter(pl.col("block_size") <= cap)
     large = keyed.filter(pl.col("block_size") > cap)
     if rule.split_keys and large.height:
         keys = [*keys, *rule.split_keys]
         split = _sized(
-            prepared.select("rid", *keys).join(large.select("rid"), on="rid").drop_nulls(keys),
+            prepared.select("rid", *keys, lacks=lacks)
+            .join(large.select("rid"), on="rid")
+            .drop_nulls(keys),
             keys,
             [*hash_keys, *rule.split_keys],
         )
         small = pl.concat([small, split.filter(pl.col("block_size") <= cap)], how="diagonal")
         large = split.filter(pl.col("block_size") > cap)
-    sizes = large.group_by(keys).len("n")
+    # Pairs of a block the rule forms: all of them, less those of two records not lacking.
+    sizes = (
+        large.group_by(keys)
+        .agg(n=pl.len(), others=(~pl.col("lacks")).sum())
+        .select(
+            "n",
+            pairs=pl.col("n") * (pl.col("n") - 1) // 2
+            - pl.col("others") * (pl.col("others") - 1) // 2,
+        )
+        .filter(pl.col("pairs") > 0)
+    )
     skipped = {
         "blocks": sizes.height,
         "records": int(sizes["n"].sum() or 0),
-        "pairs": int((sizes["n"] * (sizes["n"] - 1) // 2).sum() or 0),
+        "pairs": int(sizes["pairs"].sum() or 0),
     }
     on = ["block", *year]
-    return small.select("rid", *on), on, skipped
+    return small.select("rid", *on, "lacks"), on, skipped
 
 
 @dataclass(frozen=True)
@@ -100,15 +119,7 @@ class _Membership:
         return found
 
 
-def _lacks(prepared: pl.DataFrame, rule: BlockingRule) -> np.ndarray | None:
-    """Per ``rid``: does the record lack ``rule.lacking`` (None for a rule without it)."""
-    if rule.lacking is None:
-        return None
-    return prepared[rule.lacking].is_null().to_numpy()
-
-
-def _membership(prepared: pl.DataFrame, kept: pl.DataFrame, rule: BlockingRule) -> _Membership:
-    n = prepared.height
+def _membership(n: int, kept: pl.DataFrame, rule: BlockingRule) -> _Membership:
     rid = kept["rid"].to_numpy()
     block = np.zeros(n, dtype=np.uint64)
     block[rid] = kept["block"].to_numpy()
@@ -118,7 +129,11 @@ def _membership(prepared: pl.DataFrame, kept: pl.DataFrame, rule: BlockingRule) 
     if rule.year_window > 0:
         year = np.zeros(n, dtype=np.int64)
         year[rid] = kept["birth_year"].to_numpy()
-    return _Membership(block, member, year, rule.year_window, _lacks(prepared, rule))
+    lacks = None
+    if rule.lacking is not None:
+        lacks = np.zeros(n, dtype=bool)
+        lacks[rid] = kept["lacks"].to_numpy()
+    return _Membership(block, member, year, rule.year_window, lacks)
 
 
 def _join(left: pl.DataFrame, right: pl.DataFrame, on: list[str], year_window: int) -> pl.DataFrame:
@@ -135,11 +150,7 @@ def _join(left: pl.DataFrame, right: pl.DataFrame, on: list[str], year_window: i
 
 
 def _rule_pairs(
-    prepared: pl.DataFrame,
-    kept: pl.DataFrame,
-    on: list[str],
-    rule: BlockingRule,
-    focus: pl.Series | None,
+    kept: pl.DataFrame, on: list[str], rule: BlockingRule, focus: pl.Series | None
 ) -> pl.DataFrame:
     """Pairs ``rid_l < rid_r`` of the records ``kept`` that share a block (each pair once)."""
     left = kept if focus is None else kept.filter(pl.col("rid").is_in(focus.implode()))
@@ -149,9 +160,7 @@ def _rule_pairs(
             # Each record is in one block of the rule: every pair comes once each way.
             return joined.filter(pl.col("rid_l") < pl.col("rid_r"))
     else:  # one record of the pair must lack the column; it may be on either side
-        lacks = pl.col("rid").is_in(
-            prepared.filter(pl.col(rule.lacking).is_null())["rid"].implode()
-        )
+        lacks = pl.col("lacks")
         sides = [(left.filter(lacks), kept)]
         if focus is not None:  # the focus record need not be the one lacking it
             sides.append((left, kept.filter(lacks)))
@@ -208,7 +217,7 @@ class CandidateStream:
             found_by_rule = 0
             for part in range(parts):
                 some = kept if parts == 1 else kept.filter(pl.col("block") % parts == part)
-                pairs = _rule_pairs(self.prepared, some, on, rule, self.focus)
+                pairs = _rule_pairs(some, on, rule, self.focus)
                 del some
                 found_by_rule += pairs.height
                 if earlier and pairs.height:
@@ -233,7 +242,7 @@ class CandidateStream:
                     skipped_pairs=skipped["pairs"],
                 )
             )
-            earlier.append(_membership(self.prepared, kept, rule))
+            earlier.append(_membership(self.prepared.height, kept, rule))
             del kept
 
 
