@@ -99,15 +99,21 @@ def _reviewed(prepared: pl.DataFrame, decisions: pl.DataFrame | None) -> pl.Data
     )
 
 
-def _slim(prepared: pl.DataFrame, encoded: pl.DataFrame, settings: MatchSettings) -> pl.DataFrame:
-    """The prepared records with only what the rest of the run reads.
+def _matching_frame(prepared: pl.DataFrame, settings: MatchSettings) -> pl.DataFrame:
+    """The prepared records as the rest of the run reads them, strings encoded once.
 
-    That is the ``rid``, the ``record_key``, the keys of the blocking and
-    training rules, and the ``encoded`` columns of the comparisons and rules
-    (in place of their strings). The other derived strings are let go: at
-    ten million records each string column costs 160 MB of views alone.
-    Equal strings have equal codes, so blocking on the codes forms the same blocks.
+    Kept: the ``rid``, the ``record_key``, the keys of the blocking and
+    training rules, and the columns of the comparisons and rules. Those of
+    the comparisons and rules are encoded (``encode_strings``: one shared
+    Categorical), so every slice gathers codes instead of strings and the
+    score cache of one run applies to them all; equal strings have equal
+    codes, so blocking on the codes forms the same blocks. The other derived
+    strings are let go: at ten million records each string column costs
+    160 MB of views.
     """
+    read = [c for comp in settings.comparisons for c in comp.columns]
+    read += [c for rule in settings.rules for c in rule.columns]
+    encoded = encode_strings(prepared.select(list(dict.fromkeys(read))))
     rules = (*settings.blocking_rules, *settings.training_rules)
     keys = {c for r in rules for c in (*r.keys, *r.split_keys, *([r.lacking] if r.lacking else []))}
     plain = [c for c in prepared.columns if c in keys and c not in encoded.columns]
@@ -127,7 +133,6 @@ class _Compared:
 
 def _compare(
     prepared: pl.DataFrame,
-    encoded: pl.DataFrame,
     settings: MatchSettings,
     focus: pl.Series | None,
     reviewed: pl.DataFrame,
@@ -163,7 +168,7 @@ def _compare(
             break
         clock = time.perf_counter()
         found.append(pairs.filter(pair_key.is_in(reviewed_keys)).select("rid_l", "rid_r"))
-        gammas = comparison_vectors(encoded, pairs, comparisons, cache=cache)
+        gammas = comparison_vectors(prepared, pairs, comparisons, cache=cache)
         parts.append(pattern_counts(gammas, names))
         files.append(spill / f"{len(files):06d}.arrow")
         gammas.write_ipc(files[-1], compression="lz4")
@@ -177,7 +182,7 @@ def _compare(
     )
     if extra.height or not files:  # no candidate at all: one empty slice keeps the schema
         gammas = comparison_vectors(
-            encoded,
+            prepared,
             extra.with_columns(blocked_by=pl.lit(REVIEWER)).sort("rid_l", "rid_r"),
             comparisons,
         )
@@ -195,7 +200,7 @@ def _compare(
 
 
 def _decide_kept(
-    encoded: pl.DataFrame,
+    prepared: pl.DataFrame,
     files: list[Path],
     model: MatchModel,
     settings: MatchSettings,
@@ -207,8 +212,7 @@ def _decide_kept(
     Kept: ``link`` and ``review`` pairs, and any pair a rule or a reviewer
     decided. A model ``non_link`` is dropped with its weights: clustering
     only follows links, and at a million records the non-links are tens of
-    millions of rows. Sorted by ``rid_l, rid_r``. ``encoded`` holds the
-    columns the rules read (``encode_strings``, encoded once for all slices).
+    millions of rows. Sorted by ``rid_l, rid_r``.
     """
     tf_columns = {c.name: c.tf_column for c in settings.comparisons if c.tf_column}
     kept = []
@@ -218,7 +222,7 @@ def _decide_kept(
             frequencies[column].gather(some["rid_l"]).alias(f"tf_{name}")
             for name, column in tf_columns.items()
         )
-        decided = decide(encoded, score_pairs(some, model), settings, reviewed)
+        decided = decide(prepared, score_pairs(some, model), settings, reviewed)
         kept.append(
             decided.filter(
                 (pl.col("decision") != "non_link") | (pl.col("decided_by") != "model")
@@ -294,23 +298,19 @@ def link_records(
         if c.tf_column
     }
     lap("prepare")
-    # The columns comparisons and rules read, strings encoded once for every call below.
-    read = [c for comp in settings.comparisons for c in comp.columns]
-    read += [c for rule in settings.rules for c in rule.columns]
-    encoded = encode_strings(prepared.select(list(dict.fromkeys(read))))
-    prepared = _slim(prepared, encoded, settings)
+    prepared = _matching_frame(prepared, settings)
     with tempfile.TemporaryDirectory(prefix="dancu-gammas-") as spill:
-        compared = _compare(prepared, encoded, settings, focus, reviewed, Path(spill))
+        compared = _compare(prepared, settings, focus, reviewed, Path(spill))
         seconds.update(compared.seconds)
         clock = time.perf_counter()
         model = fit_model(prepared, compared.patterns, settings, focus=focus)
         lap("estimate")
-        decided = _decide_kept(encoded, compared.files, model, settings, reviewed, frequencies)
+        decided = _decide_kept(prepared, compared.files, model, settings, reviewed, frequencies)
     candidates = compared.candidates
     blocking = compared.blocking
 
     def weigh(some: pl.DataFrame) -> np.ndarray:
-        gammas = comparison_vectors(encoded, some, settings.comparisons, frequencies)
+        gammas = comparison_vectors(prepared, some, settings.comparisons, frequencies)
         scored = score_pairs(gammas, model)
         return scored["match_weight"].to_numpy()
 

@@ -65,9 +65,9 @@ def _per_value(frame: pl.DataFrame, source: str, **derived: pl.Expr) -> pl.DataF
 def _name_keys(frame: pl.DataFrame) -> pl.DataFrame:
     """Add the folded, toned, phonetic, variant and initial keys of the name fields."""
     for column in _FOLDED:
-        derived = {f"{column}__fold": name_fold_expr(pl.col(column))}
+        folded = name_fold_expr(pl.col(column))
+        derived = {f"{column}__fold": folded}
         if column == "given_name":
-            folded = name_fold_expr(pl.col(column))
             derived |= {
                 "given_name__tone": pl.when(folded.is_not_null()).then(
                     pl.col(column)
@@ -80,7 +80,6 @@ def _name_keys(frame: pl.DataFrame) -> pl.DataFrame:
                 "given_name__initial": folded.str.head(1),
             }
         elif column == "family_name":
-            folded = name_fold_expr(pl.col(column))
             derived |= {
                 "family_name__initial": folded.str.head(1),
                 "family_name__variant": family_variant_expr(folded),
