@@ -80,13 +80,10 @@ def decide(
     frame = scored.with_columns(decision=decision, decided_by=pl.lit("model"))
     # Only a model link or review can be changed by a rule: flag those rows alone.
     open_rows = np.flatnonzero((frame["decision"] != "non_link").to_numpy())
-    if open_rows.size:
-        flags = rule_flags(prepared, frame[open_rows], settings.rules)
-        frame = frame.with_columns(
-            _scatter(flags[column], open_rows, frame.height) for column in flags.columns
-        )
-    else:
-        frame = frame.with_columns(pl.lit(False).alias(f"rule_{r.name}") for r in settings.rules)
+    flags = rule_flags(prepared, frame[open_rows], settings.rules)
+    frame = frame.with_columns(
+        _scatter(flags[column], open_rows, frame.height) for column in flags.columns
+    )
     for rule in settings.rules:
         fired = pl.col(f"rule_{rule.name}")
         if rule.effect == "cannot_link":
