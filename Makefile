@@ -30,13 +30,13 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	touch $@
 
 demo: setup
-	$(BIN)/python scripts/demo.py --inbox data/samples/inbox --warehouse warehouse
+	$(BIN)/python -m dancu.demo --inbox data/samples/inbox --warehouse warehouse
 
 test: setup
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy pipelines matching quality dags
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy domain pipelines matching quality synth dancu dags
 
 # Airflow UI on 127.0.0.1:$(AIRFLOW_PORT), in its own process group (stop it with `make airflow-stop`).
 airflow: setup

@@ -3,14 +3,14 @@
     .venv/bin/python -m bench.data --records 1000000 --out /tmp/dancu-bench-data [--seed 1]
 
 The persons, their registrations and the corruptions of repeated records come
-from the project generator (``pipelines.synth``: population, registrations,
+from the project generator (``synth``: population, registrations,
 corruptions, by default with the ``hard`` profile and two batches), so the
 records carry every difficulty it has: Nguyễn about a third of family names,
 many same-name same-year namesakes, twins (same household, date and parents,
 different given names), typos, dropped or changed middle names, Hoàng/Huỳnh
 and Vũ/Võ, day/month swaps, year-only and 01/01 dates, missing sex, mistyped
 ID numbers and moves between provinces. Rendering to legacy file formats is
-skipped: the raw text goes straight through ``pipelines.standardise``, the
+skipped: the raw text goes straight through ``pipelines.ingest.standardise``, the
 code ingest runs, which is what makes 10 M records possible in minutes.
 
 Persons are drawn in chunks (each its own seeded population), so memory stays
@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipelines.schema import RECORD_SCHEMA
-from pipelines.standardise import standardise
-from pipelines.synth.generate import simulate
-from pipelines.synth.places import Geography
-from pipelines.synth.profiles import get_profile
-from pipelines.synth.registrations import batch_ids
+from domain.schema import RECORD_SCHEMA
+from pipelines.ingest.standardise import standardise
+from synth.generate import simulate
+from synth.places import Geography
+from synth.profiles import get_profile
+from synth.registrations import batch_ids
 
 #: Record columns written to ``records.csv`` (the person-describing part of RECORD_SCHEMA).
 CSV_COLUMNS: tuple[str, ...] = (

@@ -21,18 +21,13 @@ from pathlib import Path
 
 import duckdb
 
+from dancu.inbox import batch_folders
+from dancu.settings import RunSettings
+from dancu.stages import match_batch, plan_batch, register_and_load, run_batch
 from matching import link_records
-from pipelines.ingest import ingest_province
-from pipelines.load import connect, registered_records
-from pipelines.run import (
-    RunSettings,
-    batch_folders,
-    match_batch,
-    plan_batch,
-    register_and_load,
-    run_batch,
-)
-from pipelines.synth import generate
+from pipelines.ingest.province import ingest_province
+from pipelines.warehouse.registry import connect, registered_records
+from synth import generate
 
 
 def _count(registry: Path, sql: str) -> int:
@@ -66,7 +61,7 @@ def main() -> None:
         ingest_province(second, code, warehouse / "staging")
     t_ingest = time.perf_counter() - clock
     clock = time.perf_counter()
-    match = match_batch(warehouse, second.name, settings)
+    match = match_batch(warehouse, second.name, settings).to_dict()
     t_match = time.perf_counter() - clock
     clock = time.perf_counter()
     counts = register_and_load(warehouse, second.name, settings, begun)

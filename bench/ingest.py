@@ -14,7 +14,7 @@ in a fresh child process so that its peak resident memory is its own:
   second inbox), so its rows/s counts reading, sorting, standardising and
   writing those files and nothing else;
 - with ``--huge-csv-rows``: one province holding a single very large UTF-8 CSV
-  file of that many rows (streamed: see ``pipelines.readers``), per size given.
+  file of that many rows (streamed: see ``pipelines.ingest.readers``), per size given.
 
 It prints rows per second, rows per format and the peak RSS of each. The
 machine is shared, so run it more than once; the load average is printed.
@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipelines.ingest import ingest_province
-from pipelines.readers import DELIMITED_SUFFIXES
-from pipelines.run import plan_batch
-from pipelines.schema import FILE_COUNT_SCHEMA
-from pipelines.storage import read_staged
+from dancu.stages import plan_batch
+from domain.schema import FILE_COUNT_SCHEMA
+from pipelines.ingest.province import ingest_province
+from pipelines.ingest.readers import DELIMITED_SUFFIXES
+from pipelines.warehouse.parquet import read_staged
 
 #: Rows read per generated person with the default profile (repeats, junk rows).
 ROWS_PER_PERSON = 1.107
@@ -90,7 +90,7 @@ def _generated_batch(workdir: Path, persons: int, seed: int, reuse: bool) -> Pat
     # In a child: Linux carries a process's peak RSS over fork and exec, so the
     # measuring children must not be forked from a process that generated data.
     code = (
-        "import sys; from pathlib import Path; from pipelines.synth import generate; "
+        "import sys; from pathlib import Path; from synth import generate; "
         "s = generate(persons=int(sys.argv[1]), seed=int(sys.argv[2]), out=Path(sys.argv[3])); "
         "print(s.records, s.files, s.batches[0])"
     )
@@ -123,7 +123,7 @@ def _delimited_only(batch: Path, inbox: Path) -> Path:
 
 def _huge_csv_batch(inbox: Path, rows: int, seed: int) -> Path:
     """Write one province folder with a single UTF-8 CSV file of ``rows`` persons."""
-    from pipelines.synth import reference
+    from synth import reference
 
     batch = inbox / "2021-06-15"
     path = batch / "001" / "ha_noi_toan_bo.csv"

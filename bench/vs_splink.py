@@ -33,7 +33,7 @@ import polars as pl
 
 from bench.data import generate_bench_data
 from bench.measure import Measured, child_env, run_measured, source_tree
-from quality.evaluate import Evaluation, evaluate_frames
+from quality.metrics import Evaluation, evaluate_frames
 
 REPO = Path(__file__).resolve().parents[1]
 SPLINK_PYTHON = REPO / ".bench-venv" / "bin" / "python"

@@ -14,7 +14,8 @@ folder `inbox/<batch>`:
 6. **quality**: Great Expectations on the registry and the HTML report.
 
 Params: `inbox` (folder holding batch folders), `batch` (the batch folder name),
-`warehouse` (where `registry.duckdb` and `report.html` live). A batch already
+`warehouse` (where `registry.duckdb` and `report.html` live), `settings` (a TOML
+settings file, see `dancu/defaults.toml`; empty for the defaults). A batch already
 loaded with exactly the same files is skipped (nothing changes). Runs of this DAG
 are serialised (`max_active_runs=1`): batches must load in order. The
 `dancu_inbox` DAG triggers a run for each new batch that arrives; a run can also
@@ -29,12 +30,21 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param, dag, task
 
+if TYPE_CHECKING:
+    from dancu.settings import RunSettings
+
 _REPO = Path(__file__).resolve().parent.parent
 REGISTRY = Asset("dancu-registry")
+
+
+def _settings(params: dict[str, Any]) -> RunSettings:
+    from dancu.settings import load_settings
+
+    return load_settings(Path(params["settings"]) if params.get("settings") else None)
 
 
 @dag(
@@ -49,6 +59,7 @@ REGISTRY = Asset("dancu-registry")
         "inbox": Param(str(_REPO / "data" / "samples" / "inbox"), type="string"),
         "batch": Param("2021-06-15", type="string"),
         "warehouse": Param(str(_REPO / "warehouse"), type="string"),
+        "settings": Param("", type="string"),
     },
 )
 def dancu_batch() -> None:
@@ -58,59 +69,58 @@ def dancu_batch() -> None:
     def plan(params: dict[str, Any] | None = None) -> list[str]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from pipelines.run import batch_is_loaded, plan_batch
+        from dancu.stages import plan
 
         assert params is not None
         batch_dir, warehouse = Path(params["inbox"]) / params["batch"], Path(params["warehouse"])
-        if batch_is_loaded(batch_dir, warehouse):
+        planned = plan(batch_dir, warehouse, _settings(params))
+        if planned.already_loaded:
             raise AirflowSkipException(
                 f"batch {params['batch']} is already loaded with these files"
             )
-        return plan_batch(batch_dir, warehouse)
+        return planned.provinces
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=10), map_index_template="{{ province }}")
     def ingest(province: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from pipelines.ingest import ingest_province
+        from dancu.stages import ingest
 
         assert params is not None
         batch_dir = Path(params["inbox"]) / params["batch"]
-        staging = Path(params["warehouse"]) / "staging"
-        return ingest_province(batch_dir, province, staging).to_dict()
+        warehouse = Path(params["warehouse"])
+        return ingest(batch_dir, province, warehouse, _settings(params)).to_dict()
 
     @task(retries=1, retry_delay=dt.timedelta(seconds=10))
     def validate_staged(
         summaries: list[dict[str, Any]], params: dict[str, Any] | None = None
-    ) -> int:
-        from pipelines.run import staged_files, staged_records
-        from quality.expectations import validate_records
+    ) -> dict[str, Any]:
+        from dancu.stages import validate_staged
 
         assert params is not None
-        warehouse, batch = Path(params["warehouse"]), params["batch"]
-        records = staged_records(warehouse, batch)
-        validate_records(records, staged_files(warehouse, batch)).raise_for_failures()
-        return records.height
+        return validate_staged(Path(params["warehouse"]), params["batch"]).to_dict()
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30))
-    def match(staged: int, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from pipelines.run import RunSettings, match_batch
+    def match(staged: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from dancu.stages import match_batch
 
         assert params is not None
-        return match_batch(Path(params["warehouse"]), params["batch"], RunSettings())
+        warehouse = Path(params["warehouse"])
+        return match_batch(warehouse, params["batch"], _settings(params)).to_dict()
 
     @task(outlets=[REGISTRY], retries=2, retry_delay=dt.timedelta(seconds=30))
     def load(matched: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from pipelines.run import RunSettings, register_and_load
+        from dancu.stages import register_and_load
 
         assert params is not None
         started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        return register_and_load(Path(params["warehouse"]), params["batch"], RunSettings(), started)
+        warehouse = Path(params["warehouse"])
+        return register_and_load(warehouse, params["batch"], _settings(params), started)
 
     @task(retries=1, retry_delay=dt.timedelta(seconds=10))
     def quality(loaded: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from pipelines.run import check_quality
+        from dancu.stages import check_quality
 
         assert params is not None
-        return check_quality(Path(params["warehouse"]), params["batch"])
+        return check_quality(Path(params["warehouse"]), params["batch"]).to_dict()
 
     summaries = ingest.expand(province=plan())
     # TaskFlow passes XComArgs at parse time and values at run time.

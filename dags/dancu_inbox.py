@@ -45,7 +45,7 @@ def dancu_inbox() -> None:
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30))
     def next_batch(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        from pipelines.run import next_batch_to_load
+        from dancu.inbox import next_batch_to_load
 
         assert params is not None
         found = next_batch_to_load(

@@ -1,6 +1,6 @@
 """Name keys for matching, as polars expressions: folded, phonetic and surname-variant.
 
-Folding is ``pipelines.vntext.fold_expr`` (the one fold of the code base:
+Folding is ``domain.vntext.fold_expr`` (the one fold of the code base:
 no diacritics, ``đ`` to ``d``, lower case), followed by what matching needs
 on top: punctuation to spaces, and empty text to null (``name_fold_expr``).
 ``phonetic_expr`` merges the spellings that sound alike across northern and
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.vntext import fold_expr
+from domain.vntext import fold_expr
 
 #: Whole-word surname variants: the same Sino-Vietnamese surname (黃, 武).
 _FAMILY_VARIANTS: tuple[tuple[str, str], ...] = (

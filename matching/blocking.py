@@ -26,9 +26,6 @@ from matching.settings import BlockingRule
 
 _PAIR_SCHEMA = {"rid_l": pl.Int64, "rid_r": pl.Int64}
 
-#: Records of a rule joined at a time (whole blocks; more records, more parts).
-_RECORDS_PER_PART = 2_000_000
-
 
 @dataclass(frozen=True)
 class RuleReport:
@@ -194,6 +191,7 @@ class CandidateStream:
         max_block_size: int,
         focus: pl.Series | None = None,
         slice_size: int = 2_000_000,
+        records_per_part: int = 2_000_000,
     ) -> None:
         """See ``candidate_pairs`` for the arguments; ``slice_size`` bounds each frame."""
         self.prepared = prepared
@@ -201,6 +199,7 @@ class CandidateStream:
         self.max_block_size = max_block_size
         self.focus = focus
         self.slice_size = slice_size
+        self.records_per_part = records_per_part
         self.reports: list[RuleReport] = []
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
@@ -213,7 +212,7 @@ class CandidateStream:
             # Whole blocks at a time: a rule's join (both ways round) is the
             # largest frame of the stream, so at ten million records it is
             # formed for a part of the blocks at a time.
-            parts = max(1, -(-kept.height // _RECORDS_PER_PART))
+            parts = max(1, -(-kept.height // self.records_per_part))
             found_by_rule = 0
             for part in range(parts):
                 some = kept if parts == 1 else kept.filter(pl.col("block") % parts == part)
@@ -251,6 +250,7 @@ def candidate_pairs(
     rules: Sequence[BlockingRule],
     max_block_size: int,
     focus: pl.Series | None = None,
+    records_per_part: int = 2_000_000,
 ) -> tuple[pl.DataFrame, list[RuleReport]]:
     """Return the union of the rules' pairs and a report per rule.
 
@@ -262,13 +262,17 @@ def candidate_pairs(
             pairs with at least one of them are formed, by joining those
             records alone to their blocks (cost: focus records × block size).
             Block sizes and the cap are still those of all the records.
+        records_per_part: Records of one rule joined at a time (whole blocks;
+            a memory limit, the pairs are the same).
 
     Returns:
         A frame ``rid_l < rid_r``, ``blocked_by`` (rule name), sorted by
         ``rid_l, rid_r``; and one ``RuleReport`` per rule. All in memory: a
         large run iterates a ``CandidateStream`` instead.
     """
-    stream = CandidateStream(prepared, rules, max_block_size, focus)
+    stream = CandidateStream(
+        prepared, rules, max_block_size, focus, records_per_part=records_per_part
+    )
     frames = list(stream)
     if not frames:
         empty = pl.DataFrame(schema={**_PAIR_SCHEMA, "blocked_by": pl.String})

@@ -12,7 +12,7 @@ rare and small, so this part is a plain loop over their edges). Reviewers'
 "same person" decisions come first, then links and prior pairs by match
 weight. Skipped links are downgraded to ``review`` with
 ``decided_by = 'rule:cluster_split'``. Before that, a model link below
-``MatchSettings.bridge_threshold`` that alone joins two groups of two or more
+``MatchSettings.thresholds.bridge`` that alone joins two groups of two or more
 records (a weak bridge) goes to ``review`` (``decided_by = 'rule:weak_bridge'``).
 """
 
@@ -292,7 +292,7 @@ def cluster_records(
     groups = constraints.groups.filter(pl.len().over("group") >= 2)
     chains = _chains(groups)
     labels = _components(n, pl.concat([links.select(_EDGES.keys()), chains]))
-    floor = float(weight_from_probability(settings.bridge_threshold))
+    floor = float(weight_from_probability(settings.thresholds.bridge))
     bridges = _weak_bridges(links, chains, labels, floor)
     if bridges.height:
         pairs = _downgrade(pairs, bridges, BRIDGE_RULE)
@@ -330,7 +330,9 @@ def cluster_records(
     report = ClusterReport(
         sizes=dict(zip(sizes["size"].to_list(), sizes["clusters"].to_list(), strict=True)),
         largest=largest,
-        oversized=int(sizes.filter(pl.col("size") > settings.max_cluster_size)["clusters"].sum()),
+        oversized=int(
+            sizes.filter(pl.col("size") > settings.limits.max_cluster_size)["clusters"].sum()
+        ),
         split_clusters=split_clusters,
         dropped_links=dropped.height,
         split_prior_groups=split_groups,

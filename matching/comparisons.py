@@ -32,8 +32,6 @@ from matching.pair_values import (
     similarity_scores,
 )
 
-_PAIR_CHUNK = 2_000_000
-
 
 @dataclass(frozen=True, eq=False)
 class Level:
@@ -458,6 +456,7 @@ def comparison_vectors(
     comparisons: Sequence[Comparison],
     frequencies: dict[str, pl.Series] | None = None,
     cache: ScoreCache | None = None,
+    slice_size: int = 2_000_000,
 ) -> pl.DataFrame:
     """Return ``pairs`` with one ``gamma_<name>`` column (Int8) per comparison.
 
@@ -476,11 +475,12 @@ def comparison_vectors(
             share, for each comparison that has a ``tf_column`` among them.
         cache: Scores of pairs of values met before, for calls on one
             ``encode_strings`` frame (a new cache by default).
+        slice_size: Pairs compared at a time (a memory limit).
     """
     columns = [c for comp in comparisons for c in comp.columns]
     records = prepared if 2 * pairs.height < prepared.height else encode_strings(prepared, columns)
     cache = ScoreCache() if cache is None else cache
     slices = (
-        pairs.slice(start, _PAIR_CHUNK) for start in range(0, max(pairs.height, 1), _PAIR_CHUNK)
+        pairs.slice(start, slice_size) for start in range(0, max(pairs.height, 1), slice_size)
     )
     return pl.concat([_slice_vectors(records, s, comparisons, frequencies, cache) for s in slices])

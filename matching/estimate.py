@@ -264,7 +264,7 @@ def estimate_u(
     """Estimate u per level from random pairs (all pairs if there are few).
 
     Comparisons without string similarities cost little per pair, so their u
-    comes from a larger sample (``settings.u_sample_pairs_plain``): their
+    comes from a larger sample (``settings.training.u_sample_pairs_plain``): their
     strongest levels are rare among random pairs (two records share a real
     birth date about once in 30,000 pairs), and 300,000 pairs hold only a
     handful of such agreements, a sampling error of a third of a bit or more
@@ -275,11 +275,11 @@ def estimate_u(
         among non-null random pairs) and the number of pairs used.
     """
     n = prepared.height
-    pairs = _random_pairs(n, settings.u_sample_pairs, settings.seed)
+    pairs = _random_pairs(n, settings.training.u_sample_pairs, settings.seed)
     u = _level_shares(prepared, pairs, comparisons)
     plain = [c for c, comp in enumerate(comparisons) if not comp.similarities]
-    if plain and settings.u_sample_pairs_plain > pairs.height:
-        more = _random_pairs(n, settings.u_sample_pairs_plain, settings.seed + 2)
+    if plain and settings.training.u_sample_pairs_plain > pairs.height:
+        more = _random_pairs(n, settings.training.u_sample_pairs_plain, settings.seed + 2)
         if more.height > pairs.height:
             for c, u_c in zip(
                 plain, _level_shares(prepared, more, [comparisons[c] for c in plain]), strict=True
@@ -316,7 +316,7 @@ def _check(
 ) -> None:
     problems = []
     for c, comp in enumerate(comparisons):
-        if seen[c] < settings.min_check_pairs:
+        if seen[c] < settings.training.min_check_pairs:
             continue
         if m[c][-1] <= u[c][-1]:
             problems.append(f"{comp.name}: m <= u on '{comp.labels[-1]}'")
@@ -331,17 +331,17 @@ def training_focus(
 ) -> pl.Series | None:
     """Return the records whose training pairs EM learns on (None: all of them).
 
-    At most ``settings.training_records`` records: those in ``focus`` (the new
+    At most ``settings.training.records`` records: those in ``focus`` (the new
     records of an incremental run) first, then a seeded sample of the others,
     so training costs the same on a registry of any size.
     """
     n = prepared.height
-    if focus is None and n <= settings.training_records:
+    if focus is None and n <= settings.training.records:
         return None
     chosen = np.zeros(n, dtype=bool)
     if focus is not None:
         chosen[focus.to_numpy()] = True
-    room = settings.training_records - int(chosen.sum())
+    room = settings.training.records - int(chosen.sum())
     others = np.flatnonzero(~chosen)
     if room > 0 and others.size:
         rng = np.random.default_rng(settings.seed + 1)
@@ -379,8 +379,8 @@ def fit_model(
     sources: list[list[str]] = [[] for _ in comps]
     seen = [0.0] * len(comps)
     sessions = []
-    for rule in settings.training_rules:
-        pairs, _ = candidate_pairs(prepared, [rule], settings.max_block_size, trained_on)
+    for rule in settings.training.rules:
+        pairs, _ = candidate_pairs(prepared, [rule], settings.blocking.max_block_size, trained_on)
         # Known non-matches (twins, other household members) would teach EM
         # that a match may have another given name or birth date.
         pairs = pairs.filter(~cannot_link_pairs(prepared, pairs, settings.rules))
@@ -392,7 +392,13 @@ def fit_model(
         patterns, counts = gamma_patterns(comparison_vectors(prepared, pairs, comps), names)
         m0 = [_initial_m(len(c.labels)) for c in comps]
         m, share, iterations, converged = expectation_maximisation(
-            patterns, counts, m0, u, active, settings.em_max_iterations, settings.em_tolerance
+            patterns,
+            counts,
+            m0,
+            u,
+            active,
+            settings.training.em_max_iterations,
+            settings.training.em_tolerance,
         )
         if not converged:
             raise ModelError(
@@ -415,8 +421,8 @@ def fit_model(
         for est, c in zip(estimates, comps, strict=True)
     ]
     _check(comps, m_final, u, seen, settings)
-    if settings.prior is not None:
-        prior = settings.prior
+    if settings.training.prior is not None:
+        prior = settings.training.prior
     else:
         patterns, counts = candidate_patterns
         n = prepared.height
@@ -432,7 +438,7 @@ def fit_model(
                 tuple(float(x) for x in u_c),
                 tuple(src),
                 comp.tf_level_values if comp.tf_column else (),
-                comp.tf_minimum if comp.tf_minimum is not None else settings.tf_minimum,
+                comp.tf_minimum if comp.tf_minimum is not None else settings.training.tf_minimum,
             )
             for comp, m_c, u_c, src in zip(comps, m_final, u, sources, strict=True)
         ),

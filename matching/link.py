@@ -114,7 +114,7 @@ def _matching_frame(prepared: pl.DataFrame, settings: MatchSettings) -> pl.DataF
     read = [c for comp in settings.comparisons for c in comp.columns]
     read += [c for rule in settings.rules for c in rule.columns]
     encoded = encode_strings(prepared.select(list(dict.fromkeys(read))))
-    rules = (*settings.blocking_rules, *settings.training_rules)
+    rules = (*settings.blocking.rules, *settings.training.rules)
     keys = {c for r in rules for c in (*r.keys, *r.split_keys, *([r.lacking] if r.lacking else []))}
     plain = [c for c in prepared.columns if c in keys and c not in encoded.columns]
     return pl.concat([prepared.select("rid", "record_key", *plain), encoded], how="horizontal")
@@ -148,7 +148,14 @@ def _compare(
     """
     comparisons = settings.comparisons
     names = [c.name for c in comparisons]
-    stream = CandidateStream(prepared, settings.blocking_rules, settings.max_block_size, focus)
+    stream = CandidateStream(
+        prepared,
+        settings.blocking.rules,
+        settings.blocking.max_block_size,
+        focus,
+        slice_size=settings.limits.pair_slice,
+        records_per_part=settings.limits.records_per_part,
+    )
     # Reviewed pairs are looked up among the candidates as one integer each.
     n = max(prepared.height, 1)
     pair_key = pl.col("rid_l") * n + pl.col("rid_r")
@@ -242,7 +249,7 @@ def link_records(
     """Find the records that belong to the same person.
 
     Args:
-        records: Standardised records (``pipelines.schema.RECORD_SCHEMA``),
+        records: Standardised records (``domain.schema.RECORD_SCHEMA``),
             ``record_key`` unique: for an incremental run, the registered
             records and the new ones together.
         settings: Matching settings; the defaults suit Vietnamese records.

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from domain.identity import cccd_parts_expr
+from domain.schema import RECORD_SCHEMA
 from matching._text import family_variant_expr, name_fold_expr, phonetic_expr
-from pipelines.refdata import provinces
-from pipelines.schema import RECORD_SCHEMA
 
 #: Fields folded to ``<field>__fold``.
 _FOLDED: tuple[str, ...] = (
@@ -32,18 +32,6 @@ _FOLDED: tuple[str, ...] = (
     "religion",
     "occupation",
 )
-
-
-def _cccd_parts() -> tuple[pl.Expr, pl.Expr]:
-    """Birth province and sex spelt by a 12-digit CCCD (digits 1-3 and 4), else null."""
-    cccd = pl.col("id_number").str.len_chars() == 12
-    digit4 = pl.col("id_number").str.slice(3, 1).cast(pl.Int32, strict=False)
-    head = pl.col("id_number").str.head(3)
-    province = pl.when(cccd & head.is_in(sorted(provinces()))).then(head)
-    sex = pl.when(cccd & (digit4 <= 9)).then(
-        pl.when(digit4 % 2 == 0).then(pl.lit("M")).otherwise(pl.lit("F"))
-    )
-    return province, sex
 
 
 def source_field(column: str) -> str:
@@ -108,7 +96,7 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
     """Add ``rid`` and the derived keys used by blocking and comparisons.
 
     Args:
-        records: Frame with the columns of ``pipelines.schema.RECORD_SCHEMA``
+        records: Frame with the columns of ``domain.schema.RECORD_SCHEMA``
             (missing columns are treated as all-null); ``record_key`` unique.
 
     Returns:
@@ -147,7 +135,7 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("year"))
         .otherwise(pl.lit("unknown")),
     )
-    cccd_province, cccd_sex = _cccd_parts()
+    cccd_province, cccd_sex = cccd_parts_expr(pl.col("id_number"))
     frame = (
         _name_keys(frame.sort("record_key"))
         .with_row_index("rid")

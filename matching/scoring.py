@@ -71,9 +71,9 @@ def decide(
     """
     p = pl.col("match_probability")
     decision = (
-        pl.when(p >= settings.link_threshold)
+        pl.when(p >= settings.thresholds.link)
         .then(pl.lit("link"))
-        .when(p >= settings.review_threshold)
+        .when(p >= settings.thresholds.review)
         .then(pl.lit("review"))
         .otherwise(pl.lit("non_link"))
     )

@@ -1,9 +1,11 @@
-"""Settings of a matching run: one frozen object passed down as an argument.
+"""Settings of a matching run: one frozen object, in parts, passed down as an argument.
 
-``MatchSettings`` holds the blocking rules that generate candidate pairs,
-the training rules EM learns on, the comparisons, the deterministic rules,
-the thresholds and the estimation settings. It has no global state: build a
-different one in code (``dataclasses.replace``) for another data set.
+``MatchSettings`` holds the blocking settings (rules that generate candidate
+pairs, block cap), the training settings (rules EM learns on, sampling,
+EM), the thresholds, the memory limits, the comparisons and the
+deterministic rules. It has no global state: build a different one in code
+(``dataclasses.replace``) or read the scalar parts from the run's settings
+file (``dancu.settings``).
 """
 
 from __future__ import annotations
@@ -69,11 +71,7 @@ _NO_FULL_DATE = "date_of_birth__full"
 #: up: a pair whose records differ in birth province and have no full date
 #: in common is left to the ID and household rules (a record with no birth
 #: province at all has rules of its own).
-#: Measured on the hard synthetic profile (bench.data): 0.56 M / 5.9 M /
-#: 34 M candidate pairs at 0.2 M / 1 M / 3 M records (3.9 M and 60.8 M at
-#: 0.2 M and 1 M with the previous rules, which blocked on surname, given
-#: name and year alone); blocking recall 0.994 at 1 M (0.992), pairwise F1
-#: after linking 0.988 (0.988).
+#: Their measured pairs and recall are in bench/README.md ("Blocking rules").
 DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
     # Same given name (by sound) and birth date, day and month in either
     # order: a typo or a regional spelling in the surname (Hoàng/Huỳnh).
@@ -119,9 +117,7 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
     # The two rules above, for a record with no birth province (a system
     # that never asked for it, a birth place not resolved): names and year,
     # or surname, year, given initial and middle name, where one record of
-    # the pair has no birth province. On the hard pipeline profile (50,000
-    # persons, generated through the legacy formats) they bring blocking
-    # recall from 0.907 back to 0.981 for 66k more pairs.
+    # the pair has no birth province (bench/README.md: what they bring).
     BlockingRule(
         "name_year_no_province",
         ("family_name__variant", "given_name__phon", "birth_year"),
@@ -175,66 +171,123 @@ DEFAULT_TRAINING_RULES: tuple[BlockingRule, ...] = (
 
 
 @dataclass(frozen=True)
-class MatchSettings:
-    """Everything that decides the outcome of ``link_records``.
+class BlockingSettings:
+    """How candidate pairs are formed.
 
     Attributes:
-        blocking_rules: Candidate-pair rules, unioned.
-        training_rules: Rules defining the EM training sessions.
-        comparisons: Comparisons scored on every candidate pair.
-        rules: Deterministic rules overriding the model.
-        link_threshold: Match probability at or above which a pair is linked.
-            0.996: on the hard synthetic profile pairwise precision reaches
-            0.999 there (a false merge is worse than a missed duplicate).
-        review_threshold: Probability at or above which an unlinked pair is reviewed.
-        bridge_threshold: A link below this probability may not alone join two
-            groups of two or more records (it goes to review).
-        prior: Probability that two random records match; None to estimate it.
+        rules: Candidate-pair rules, unioned (a pair keeps the first rule's name).
         max_block_size: Largest block (records) turned into pairs.
+    """
+
+    rules: tuple[BlockingRule, ...] = DEFAULT_BLOCKING_RULES
+    max_block_size: int = 1_000
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How the Fellegi-Sunter model is estimated.
+
+    Attributes:
+        rules: Rules defining the EM training sessions.
+        prior: Probability that two random records match; None to estimate it.
         u_sample_pairs: Random pairs sampled to estimate u.
         u_sample_pairs_plain: Random pairs sampled to estimate the u of the
             comparisons without string similarities (cheap per pair; their
             rare levels, such as an exact birth date, need many pairs).
-        training_records: EM learns on the training-rule pairs of at most this
-            many records (new records first, then a seeded sample).
+        records: EM learns on the training-rule pairs of at most this many
+            records (new records first, then a seeded sample).
         tf_minimum: Smallest value share used by term-frequency adjustments.
         em_max_iterations: EM iterations per training session before giving up.
         em_tolerance: EM stops when no parameter moves more than this.
         min_check_pairs: A comparison is checked (m > u on its top level,
             m < u on ``else``) only if at least this many training pairs had a value.
-        max_cluster_size: Clusters above this size are reported in the stats.
-        seed: Seed of every random draw.
     """
 
-    blocking_rules: tuple[BlockingRule, ...] = DEFAULT_BLOCKING_RULES
-    training_rules: tuple[BlockingRule, ...] = DEFAULT_TRAINING_RULES
-    comparisons: tuple[Comparison, ...] = field(default_factory=default_comparisons)
-    rules: tuple[PairRule, ...] = field(default_factory=default_rules)
-    link_threshold: float = 0.996
-    bridge_threshold: float = 0.9999
-    review_threshold: float = 0.5
+    rules: tuple[BlockingRule, ...] = DEFAULT_TRAINING_RULES
     prior: float | None = None
-    max_block_size: int = 1_000
     u_sample_pairs: int = 300_000
     u_sample_pairs_plain: int = 3_000_000
-    training_records: int = 200_000
+    records: int = 200_000
     tf_minimum: float = 1e-4
     em_max_iterations: int = 5000
     em_tolerance: float = 1e-6
     min_check_pairs: int = 30
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Match probabilities that decide a pair.
+
+    Attributes:
+        link: At or above it a pair is linked. 0.996: on the hard synthetic
+            profile pairwise precision reaches 0.999 there (a false merge is
+            worse than a missed duplicate).
+        review: At or above it an unlinked pair is reviewed.
+        bridge: A link below it may not alone join two groups of two or more
+            records (it goes to review).
+    """
+
+    link: float = 0.996
+    review: float = 0.5
+    bridge: float = 0.9999
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sizes that bound memory and reports; they never change the outcome.
+
+    Attributes:
+        pair_slice: Candidate pairs compared (and spilled) at a time.
+        records_per_part: Records of one blocking rule joined at a time
+            (whole blocks; more records, more parts).
+        max_cluster_size: Clusters above this size are reported in the stats.
+    """
+
+    pair_slice: int = 2_000_000
+    records_per_part: int = 2_000_000
     max_cluster_size: int = 10
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Everything that decides the outcome of ``link_records``, in parts.
+
+    Attributes:
+        blocking: How candidate pairs are formed.
+        training: How the model is estimated.
+        thresholds: How a scored pair is decided.
+        limits: Memory and report sizes.
+        comparisons: Comparisons scored on every candidate pair.
+        rules: Deterministic rules overriding the model.
+        seed: Seed of every random draw.
+    """
+
+    blocking: BlockingSettings = field(default_factory=BlockingSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    limits: Limits = field(default_factory=Limits)
+    comparisons: tuple[Comparison, ...] = field(default_factory=default_comparisons)
+    rules: tuple[PairRule, ...] = field(default_factory=default_rules)
     seed: int = 20240601
 
     def __post_init__(self) -> None:
         """Check the thresholds and sizes."""
-        if not 0.0 < self.review_threshold <= self.link_threshold <= self.bridge_threshold < 1.0:
-            raise ValueError("need 0 < review_threshold <= link_threshold <= bridge_threshold < 1")
-        if self.prior is not None and not 0.0 < self.prior < 1.0:
+        t = self.thresholds
+        if not 0.0 < t.review <= t.link <= t.bridge < 1.0:
+            raise ValueError("need 0 < review <= link <= bridge < 1 (thresholds)")
+        prior = self.training.prior
+        if prior is not None and not 0.0 < prior < 1.0:
             raise ValueError("prior must be in (0, 1)")
-        if self.max_block_size < 2 or self.u_sample_pairs < 1 or self.training_records < 2:
+        if (
+            self.blocking.max_block_size < 2
+            or self.training.u_sample_pairs < 1
+            or self.training.records < 2
+        ):
             raise ValueError(
-                "max_block_size and training_records must be >= 2, u_sample_pairs >= 1"
+                "max_block_size and training records must be >= 2, u_sample_pairs >= 1"
             )
+        if self.limits.pair_slice < 1 or self.limits.records_per_part < 1:
+            raise ValueError("pair_slice and records_per_part must be >= 1")
         names = [c.name for c in self.comparisons]
         if len(set(names)) != len(names):
             raise ValueError(f"comparison names must be unique: {names}")

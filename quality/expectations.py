@@ -365,14 +365,14 @@ _COUNT_COLUMNS = ("rows_read", "rows_loaded", "rows_quarantined", "rows_skipped"
 
 
 def validate_records(records: pl.DataFrame, files: pl.DataFrame | None = None) -> ValidationReport:
-    """Validate standardised records (columns of ``pipelines.schema.RECORD_SCHEMA``).
+    """Validate standardised records (columns of ``domain.schema.RECORD_SCHEMA``).
 
     Checks: record_key unique and not null; local_id, province_code, full_name
     and dob_precision not null; province_code three digits; sex M/F or null;
     dob_precision day/month/year/unknown; birth_year 1880-2030, birth_month
     1-12, birth_day 1-31, each or null. A missing column fails its checks.
 
-    With ``files``, ingest's staged per-file counts (``pipelines.schema.FILE_COUNT_SCHEMA``)
+    With ``files``, ingest's staged per-file counts (``domain.schema.FILE_COUNT_SCHEMA``)
     are checked in the same suite, as table ``staged_files``: for every file
     rows read = loaded + quarantined + skipped, no count below zero, and each
     source file named once. A missing count column fails the conservation check.
@@ -419,7 +419,7 @@ def _file_counts_frame(files: pl.DataFrame) -> pd.DataFrame:
 
 
 def validate_registry(con: duckdb.DuckDBPyConnection) -> ValidationReport:
-    """Validate the registry tables of ``pipelines/sql/registry.sql``.
+    """Validate the registry tables of ``pipelines/warehouse/sql/registry.sql``.
 
     Checks: person.pin twelve digits and unique; for active persons the PIN's
     century/sex digit, year digits and (when known) province digits agree with

@@ -76,7 +76,7 @@ def write_report(
     Works on an empty registry (every section then says it has no rows).
 
     Args:
-        con: Connection to the registry (tables of ``pipelines/sql/registry.sql``).
+        con: Connection to the registry (tables of ``pipelines/warehouse/sql/registry.sql``).
         out_html: The HTML file to write (atomically); parent folders are created.
         validations: Great Expectations reports to include.
         max_review_pairs: At most this many clerical-review pairs are listed,

@@ -1,0 +1,217 @@
+"""Sort a table's rows into persons, quarantined rows and junk, piece by piece.
+
+``table_parts`` finds a table's header and names every piece's columns by
+field; ``sort_rows`` marks each row as a person, a flawed person row (with
+the reason it is quarantined) or a row that is not a person (blank, repeated
+header, totals, nameless: only counted). ``with_original_text`` renders the
+cells of rows that end in quarantine as the file had them. Everything is
+polars expressions over whole pieces: no Python loop per row.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterator
+
+import polars as pl
+
+from domain.vntext import fold
+from pipelines.ingest.headers import MAX_TITLE_ROWS, Header, find_header
+from pipelines.ingest.readers import RawTable, cell_columns, row_cells
+
+_TOTAL_ROW = re.compile(r"^(tong cong|tong so|cong|tong)\b")
+_NAME_FIELDS = ("full_name", "family_name", "given_name")
+RAW_PREFIX = "_raw"
+_JSON_FLAGS = {
+    "escape": r'[\\"\n\r\t]',
+    "control": r"[\x00-\x08\x0b\x0c\x0e-\x1f]",
+}
+
+
+def table_parts(table: RawTable) -> Iterator[tuple[pl.DataFrame, Header, int]]:
+    """Sort every piece of a table; yield (person rows, header, rows skipped) per piece.
+
+    Person rows include the quarantined ones (``_reason`` set); skipped rows
+    are only counted.
+
+    Raises:
+        HeaderNotFoundError: the table has no header row near its top.
+    """
+    first = next(table.pieces, None)
+    header = find_header(row_cells(first.head(MAX_TITLE_ROWS)) if first is not None else [])
+    assert first is not None  # find_header raised on an empty table
+    body = first.slice(header.index + 1)
+    for piece in itertools.chain([body], table.pieces):
+        rows = sort_rows(piece, header).with_columns(
+            pl.lit(table.sheet, dtype=pl.String).alias("_sheet"),
+            pl.lit(table.encoding).alias("_encoding"),
+        )
+        kept = rows.filter(pl.col("_skip").is_null())
+        yield kept.drop("_skip"), header, rows.height - kept.height
+
+
+def sort_rows(piece: pl.DataFrame, header: Header) -> pl.DataFrame:
+    """Name a piece's columns by field and sort its rows into persons, quarantine and junk.
+
+    Args:
+        piece: Rows below the header (``_row``, ``_width``, ``c1``..``cN``).
+        header: The table's header.
+
+    Returns:
+        One trimmed text column per field (null when empty), ``extra:column_<n>``
+        for cells beyond the header, ``_row``, ``_skip`` (why a row is not a
+        person: blank, repeated header, totals, no name and no id), ``_reason``
+        (why a person row is quarantined), and ``_width`` and ``_raw<n>``, the
+        cells as read (see :func:`with_original_text`).
+    """
+    width = len(header.fields)
+    present = cell_columns(piece)
+    longest = max(width, len(present))
+    fields = header.fields + [f"extra:column_{i + 1}" for i in range(width, longest)]
+    header_cells = [c.strip().lower() for c in header.cells] + [""] * (longest - width)
+    # A column with nothing to trim and no empty cell is used as it is (no copy).
+    spaced = piece.select(
+        pl.col(c).str.contains(r"^\s|\s$").fill_null(False).any() for c in present
+    ).row(0)
+    empty = piece.select((pl.col(c).str.len_bytes() == 0).any() for c in present).row(0)
+    stripped: list[pl.Expr] = []
+    for i in range(longest):
+        if i >= len(present):
+            stripped.append(pl.lit(None, dtype=pl.String))
+            continue
+        cell = pl.col(f"c{i + 1}")
+        if spaced[i]:
+            trimmed = cell.str.strip_chars()
+            stripped.append(pl.when(trimmed != "").then(trimmed))
+        else:
+            stripped.append(pl.when(cell != "").then(cell) if empty[i] else cell)
+    # The cells as read stay (without a copy) for the original text of rows
+    # that end in quarantine; it is written only for those.
+    frame = piece.select(
+        "_row",
+        "_width",
+        *(pl.col(c).alias(f"{RAW_PREFIX}{i + 1}") for i, c in enumerate(present)),
+        *(cell.alias(field) for cell, field in zip(stripped, fields, strict=True)),
+    )
+    cells = [pl.col(f) for f in fields]
+    filled = pl.sum_horizontal(c.is_not_null() for c in cells)
+    same = pl.sum_horizontal(
+        c.str.contains(f"(?i)^{_literal_regex(h)}$").fill_null(False)
+        for c, h in zip(cells, header_cells, strict=True)
+        if h
+    )
+    frame = frame.with_columns(
+        _total_row_candidate(cells).alias("_total"),
+    )
+    frame = _confirm_totals(frame, fields)
+    has_name = pl.any_horizontal(
+        [pl.col(f).is_not_null() for f in fields if f in _NAME_FIELDS] or [pl.lit(False)]
+    )
+    has_id = pl.col("local_id").is_not_null() if "local_id" in fields else pl.lit(False)
+    frame = frame.with_columns(
+        pl.when(filled == 0)
+        .then(pl.lit("blank row"))
+        .when((same if any(header_cells) else pl.lit(0)) * 2 >= filled)
+        .then(pl.lit("repeated header row"))
+        .when(pl.col("_total"))
+        .then(pl.lit("totals row"))
+        .when(~has_name & ~has_id)
+        .then(pl.lit("row with no name"))
+        .alias("_skip"),
+    ).with_columns(
+        pl.when(pl.col("_skip").is_not_null())
+        .then(None)
+        .when(~has_name)
+        .then(pl.lit("missing name"))
+        .when(~has_id)
+        .then(pl.lit("missing local_id (required)"))
+        .alias("_reason"),
+    )
+    return frame.drop("_total")
+
+
+def _total_row_candidate(cells: list[pl.Expr]) -> pl.Expr:
+    """Rows with a cell starting with "tổng"/"tong": maybe a totals row (confirmed in Python)."""
+    starts = [c.str.contains("(?i)^t(?:ổ|o)ng") for c in cells]
+    return pl.any_horizontal(starts).fill_null(False) if starts else pl.lit(False)
+
+
+def _confirm_totals(frame: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
+    """Keep ``_total`` only where a cell folds to a totals phrase (``Tổng cộng: ...``)."""
+    candidates = frame.filter(pl.col("_total"))
+    if not candidates.height:
+        return frame
+    confirmed = [
+        row_number
+        for row_number, *cells in candidates.select("_row", *fields).iter_rows()
+        if any(
+            c and c[:4].casefold() in ("tổng", "tong") and _TOTAL_ROW.match(fold(c)) for c in cells
+        )
+    ]
+    return frame.with_columns(pl.col("_row").is_in(confirmed).alias("_total"))
+
+
+def with_original_text(rows: pl.DataFrame) -> pl.DataFrame:
+    """Add ``_original``: each row's cells as read, as ``json.dumps`` writes the list of them.
+
+    Args:
+        rows: Rows with ``_width`` and ``_raw1``..``_rawN`` (a missing cell is
+            ``null``, cells past a row's width are left out).
+    """
+    raw = sorted(
+        (c for c in rows.columns if c.startswith(RAW_PREFIX)),
+        key=lambda c: int(c[len(RAW_PREFIX) :]),
+    )
+    flags = (
+        rows.select(
+            *(
+                pl.col(c).str.contains(pattern).fill_null(False).any().alias(f"{c}/{kind}")
+                for c in raw
+                for kind, pattern in _JSON_FLAGS.items()
+            )
+        ).row(0, named=True)
+        if rows.height
+        else {}
+    )
+    width = pl.col("_width")
+    parts = [pl.lit("[")]
+    for i, name in enumerate(raw):
+        text = _json_string(
+            pl.col(name), flags.get(f"{name}/escape", False), flags.get(f"{name}/control", False)
+        )
+        if i:
+            text = pl.concat_str([pl.lit(", "), text])
+        parts.append(pl.when(width > i).then(text))
+    parts.append(pl.lit("]"))
+    return rows.with_columns(pl.concat_str(parts, ignore_nulls=True).alias("_original"))
+
+
+def _json_string(cell: pl.Expr, escape: bool, control: bool) -> pl.Expr:
+    """One cell as a JSON string (``null`` when missing), as json.dumps writes it.
+
+    ``escape``: the column holds a backslash, quote, newline, carriage return or
+    tab; ``control``: it holds another control character (then json.dumps
+    itself writes each cell: rare and slow).
+    """
+    if control:
+        text = cell.map_elements(
+            lambda v: json.dumps(v, ensure_ascii=False), return_dtype=pl.String, skip_nulls=True
+        )
+    else:
+        if escape:
+            cell = (
+                cell.str.replace_all("\\", "\\\\", literal=True)
+                .str.replace_all('"', '\\"', literal=True)
+                .str.replace_all("\n", "\\n", literal=True)
+                .str.replace_all("\r", "\\r", literal=True)
+                .str.replace_all("\t", "\\t", literal=True)
+            )
+        text = pl.concat_str([pl.lit('"'), cell, pl.lit('"')])
+    return pl.when(cell.is_null()).then(pl.lit("null")).otherwise(text)
+
+
+def _literal_regex(text: str) -> str:
+    """A Rust regex matching ``text`` literally."""
+    return "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in text)

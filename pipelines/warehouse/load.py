@@ -1,0 +1,195 @@
+"""Write a batch into the registry (``registry.duckdb``) in one transaction.
+
+The only module that writes a batch. It replaces the batch's rows and the
+register's state inside a single transaction: a failed load leaves the
+registry as it was, and loading the same batch twice leaves the same tables.
+``match_link_rows`` shapes matching's scored pairs as ``match_link`` rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from domain.schema import RECORD_SCHEMA
+from pipelines.register.update import RegisterUpdate
+from pipelines.warehouse.registry import versions
+
+#: Decisions kept in ``match_link`` (plain non-links by the model are not stored).
+_STORED = (
+    pl.col("decision").is_in(["link", "review"])
+    | pl.col("decided_by").str.starts_with("rule")
+    | (pl.col("decided_by") == "reviewer")
+)
+
+
+def match_link_rows(pairs: pl.DataFrame, batch_id: str) -> pl.DataFrame:
+    """Shape scored pairs as ``match_link`` rows, with a JSON explanation per pair."""
+    names = [c.removeprefix("gamma_") for c in pairs.columns if c.startswith("gamma_")]
+    explanation = pl.struct(
+        [
+            pl.struct(level=pl.col(f"gamma_{n}"), weight=pl.col(f"w_{n}").round(3)).alias(n)
+            for n in names
+        ]
+    ).struct.json_encode()
+    split_l = pl.col("record_key_l").str.split_exact(":", 1)
+    split_r = pl.col("record_key_r").str.split_exact(":", 1)
+    return pairs.filter(_STORED).select(
+        "record_key_l",
+        "record_key_r",
+        split_l.struct.field("field_0").alias("province_code_l"),
+        split_l.struct.field("field_1").alias("local_id_l"),
+        split_r.struct.field("field_0").alias("province_code_r"),
+        split_r.struct.field("field_1").alias("local_id_r"),
+        "match_weight",
+        "match_probability",
+        "decision",
+        "decided_by",
+        explanation.alias("explanation"),
+        pl.lit(batch_id).alias("batch_id"),
+    )
+
+
+@dataclass(frozen=True)
+class BatchTables:
+    """What a batch brings to the registry besides the register update."""
+
+    batch_id: str
+    records: pl.DataFrame  # RECORD_SCHEMA, this batch's loaded rows
+    quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
+    files: pl.DataFrame  # FILE_COUNT_SCHEMA
+    pairs: pl.DataFrame  # match_link columns
+    model_json: str
+    fingerprint: str  # digest of the batch's files (see dancu.stages.batch_fingerprint)
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchall()[0][0])
+
+
+def load_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: BatchTables,
+    update: RegisterUpdate,
+    started_at: dt.datetime,
+    run_id: str,
+) -> dict[str, int]:
+    """Write one batch and the updated register; return the run's counts."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    serials = pl.DataFrame(
+        {"prefix": list(update.serials_issued), "issued": list(update.serials_issued.values())},
+        schema={"prefix": pl.String, "issued": pl.Int32},
+    )
+    frames = {
+        "records": batch.records,
+        "record_person": update.record_person,
+        "persons": update.persons,
+        "events": update.events,
+        "pairs": batch.pairs,
+        "serials": serials,
+        "quarantine_frame": batch.quarantine,
+        "files": batch.files,
+    }
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
+    con.execute("BEGIN TRANSACTION")
+    try:
+        # A record re-sent unchanged keeps its person; the others get the update's.
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE incoming AS
+            SELECT r.*, coalesce(u.person_id, s.person_id) AS person_id,
+                   CASE WHEN u.record_key IS NULL THEN s.pin ELSE u.pin END AS pin
+            FROM records r
+            LEFT JOIN record_person u USING (record_key)
+            LEFT JOIN source_record s USING (record_key)
+            """
+        )
+        con.execute(
+            "DELETE FROM source_record WHERE record_key IN (SELECT record_key FROM records)"
+        )
+        columns = ", ".join(["person_id", "pin", *RECORD_SCHEMA])
+        con.execute(
+            f"INSERT INTO source_record ({columns}) "
+            f"SELECT {columns} FROM incoming ORDER BY record_key"
+        )
+        con.execute("DROP TABLE incoming")
+        con.execute(
+            """
+            UPDATE source_record s SET person_id = r.person_id, pin = r.pin
+            FROM record_person r
+            WHERE s.record_key = r.record_key
+              AND (s.person_id IS DISTINCT FROM r.person_id OR s.pin IS DISTINCT FROM r.pin)
+            """
+        )
+        # Only the persons and records this batch touched are rewritten.
+        con.execute("DELETE FROM person WHERE person_id IN (SELECT person_id FROM persons)")
+        con.execute("INSERT INTO person BY NAME SELECT * FROM persons ORDER BY person_id")
+        con.execute(
+            "DELETE FROM household_member "
+            "WHERE record_key IN (SELECT record_key FROM record_person)"
+        )
+        con.execute(
+            """
+            INSERT INTO household_member
+            SELECT province_code, household_id, record_key, person_id, pin, relation_to_head
+            FROM source_record
+            WHERE household_id IS NOT NULL
+              AND record_key IN (SELECT record_key FROM record_person)
+            ORDER BY province_code, household_id, record_key
+            """
+        )
+        con.execute("INSERT OR REPLACE INTO match_link BY NAME SELECT * FROM pairs")
+        first_id = con.execute("SELECT coalesce(max(event_id), 0) + 1 FROM pin_event").fetchall()
+        con.execute(
+            """
+            INSERT INTO pin_event
+            SELECT ? + row_number() OVER () - 1, event, pin, other_pin, person_id, ?, ?, reason
+            FROM events
+            """,
+            [first_id[0][0], batch.batch_id, now],
+        )
+        con.execute("INSERT OR REPLACE INTO pin_serial SELECT prefix, issued FROM serials")
+        con.execute("DELETE FROM quarantine WHERE batch_id = ?", [batch.batch_id])
+        con.execute("INSERT INTO quarantine BY NAME SELECT * FROM quarantine_frame")
+        con.execute("DELETE FROM ingest_file WHERE batch_id = ?", [batch.batch_id])
+        con.execute("INSERT INTO ingest_file BY NAME SELECT * FROM files")
+        con.execute(
+            "INSERT OR REPLACE INTO match_model VALUES (?, ?)", [batch.batch_id, batch.model_json]
+        )
+        counts = {
+            "rows_read": int(batch.files["rows_read"].sum()),
+            "rows_loaded": int(batch.files["rows_loaded"].sum()),
+            "rows_quarantined": batch.quarantine.height,
+            "rows_skipped": int(batch.files["rows_skipped"].sum()),
+            "persons_total": _count(con, "SELECT count(*) FROM person WHERE status <> 'retired'"),
+            "persons_new": update.persons_new,
+            "persons_merged": update.persons_merged,
+            "pins_issued": update.pins_issued,
+            "persons_pending": _count(con, "SELECT count(*) FROM person WHERE status = 'pending'"),
+        }
+        con.execute(
+            f"""
+            INSERT INTO run VALUES (?, ?, ?, ?, 'loaded', {", ".join("?" for _ in counts)}, ?, ?)
+            """,
+            [
+                run_id,
+                batch.batch_id,
+                started_at,
+                now,
+                *counts.values(),
+                versions(),
+                batch.fingerprint,
+            ],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in frames:
+            con.unregister(name)
+    return counts
