@@ -5,8 +5,11 @@ every file of ``inbox/<batch>/<province>/``, finds headers, sorts rows into
 loaded persons, quarantined rows (with reason and original text) and skipped
 non-person rows, standardises the loaded ones, and writes three Parquet parts
 under the staging area. For every file: rows read = loaded + quarantined +
-skipped. A file that cannot be read is quarantined whole (one row) and the
-rest of the folder goes on.
+skipped, counting physical rows. A table (a text or DBF file, or one sheet of
+a workbook) without a person header is quarantined on its own, row by row
+(its blank rows skipped), and never takes the other sheets of its workbook
+down. A file that cannot be read at all is quarantined whole (one entry: its
+rows cannot be told apart) and the rest of the folder goes on.
 
 There is one path, whatever the size: each piece a reader yields (a block of
 text, a sheet, a DBF table; see ``ReadLimits``) is sorted, standardised and
@@ -32,7 +35,6 @@ import pyarrow.parquet as pq
 
 from domain.reference import provinces
 from domain.schema import FILE_COUNT_SCHEMA, QUARANTINE_SCHEMA, RECORD_SCHEMA
-from pipelines.ingest.headers import HeaderNotFoundError
 from pipelines.ingest.quarantine import (
     quarantine_rows,
     split_repeats,
@@ -205,6 +207,8 @@ def _ingest_file(state: _Province, path: Path, file_index: int, limits: ReadLimi
                 rows = rows.rechunk().with_columns(lineage)
                 bad = rows.filter(pl.col("_reason").is_not_null())
                 flawed.append(quarantine_rows(with_original_text(bad), pl.col("_reason")))
+                if bad.height == rows.height:  # nothing left (a table without a header)
+                    continue
                 people, repeated, new_ids = split_repeats(
                     rows.filter(pl.col("_reason").is_null()).drop("_reason"),
                     [*state.seen, *mine],
@@ -218,7 +222,7 @@ def _ingest_file(state: _Province, path: Path, file_index: int, limits: ReadLimi
                 records.write_parquet(chunk, compression="zstd", statistics=True)
                 chunks.append(chunk)
                 loaded += records.height
-    except (UnreadableFileError, HeaderNotFoundError) as err:
+    except UnreadableFileError as err:
         for chunk in chunks:
             chunk.unlink()
         count.update(rows_read=1, rows_quarantined=1)

@@ -362,6 +362,8 @@ def _read_excel(path: Path) -> list[RawTable]:
         ]
     except Exception as err:  # fastexcel raises its own error types for broken workbooks
         raise UnreadableFileError(f"not a readable XLSX workbook: {err}") from err
+    if not any(sheet.height for _, sheet in sheets):
+        raise UnreadableFileError("empty workbook: no sheet holds a cell")
     tables = []
     for name, sheet in sheets:
         frame = sheet.to_polars()

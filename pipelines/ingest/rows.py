@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import polars as pl
 
 from domain.vntext import fold
-from pipelines.ingest.headers import MAX_TITLE_ROWS, Header, find_header
+from pipelines.ingest.headers import MAX_TITLE_ROWS, Header, HeaderNotFoundError, find_header
 from pipelines.ingest.readers import RawTable, cell_columns, row_cells
 
 _TOTAL_ROW = re.compile(r"^(tong cong|tong so|cong|tong)\b")
@@ -30,26 +30,56 @@ _JSON_FLAGS = {
 }
 
 
-def table_parts(table: RawTable) -> Iterator[tuple[pl.DataFrame, Header, int]]:
+def table_parts(table: RawTable) -> Iterator[tuple[pl.DataFrame, Header | None, int]]:
     """Sort every piece of a table; yield (person rows, header, rows skipped) per piece.
 
     Person rows include the quarantined ones (``_reason`` set); skipped rows
-    are only counted.
-
-    Raises:
-        HeaderNotFoundError: the table has no header row near its top.
+    are only counted. A table with no person header near its top (a summary
+    or notes sheet, a file of something else) yields its rows with the header
+    None: every non-blank physical row quarantined with the reason (see
+    :func:`headerless_rows`), blank rows skipped. An empty table yields nothing.
     """
     first = next(table.pieces, None)
-    header = find_header(row_cells(first.head(MAX_TITLE_ROWS)) if first is not None else [])
-    assert first is not None  # find_header raised on an empty table
-    body = first.slice(header.index + 1)
+    if first is None:
+        return
+    reason = ""
+    try:
+        header: Header | None = find_header(row_cells(first.head(MAX_TITLE_ROWS)))
+    except HeaderNotFoundError as err:
+        header = None
+        where = "sheet" if table.sheet is not None else "file"
+        reason = f"{where} without a person header: {err}"
+    body = first if header is None else first.slice(header.index + 1)
     for piece in itertools.chain([body], table.pieces):
-        rows = sort_rows(piece, header).with_columns(
+        rows = sort_rows(piece, header) if header is not None else headerless_rows(piece, reason)
+        rows = rows.with_columns(
             pl.lit(table.sheet, dtype=pl.String).alias("_sheet"),
             pl.lit(table.encoding).alias("_encoding"),
         )
         kept = rows.filter(pl.col("_skip").is_null())
         yield kept.drop("_skip"), header, rows.height - kept.height
+
+
+def headerless_rows(piece: pl.DataFrame, reason: str) -> pl.DataFrame:
+    """The rows of a table without a person header: each non-blank one quarantined.
+
+    There is no header row, so every physical row counts: blank rows are
+    skipped (``_skip``), every other row gets ``reason`` (``_reason``) and
+    keeps its cells as read (``_width``, ``_raw<n>``) for its original text.
+    A DBF's field descriptors (``_row`` 0) are not a physical row.
+    """
+    present = cell_columns(piece)
+    piece = piece.filter(pl.col("_row") > 0)
+    blank = pl.all_horizontal(
+        [pl.col(c).str.strip_chars().fill_null("") == "" for c in present] or [pl.lit(True)]
+    )
+    return piece.select(
+        "_row",
+        "_width",
+        *(pl.col(c).alias(f"{RAW_PREFIX}{i + 1}") for i, c in enumerate(present)),
+        pl.when(blank).then(pl.lit("blank row")).alias("_skip"),
+        pl.when(~blank).then(pl.lit(reason)).alias("_reason"),
+    )
 
 
 def sort_rows(piece: pl.DataFrame, header: Header) -> pl.DataFrame:
