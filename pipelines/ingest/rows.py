@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from collections.abc import Iterator
 
 import polars as pl
 
-from domain.vntext import fold
 from pipelines.ingest.headers import MAX_TITLE_ROWS, Header, HeaderNotFoundError, find_header
 from pipelines.ingest.readers import RawTable, cell_columns, row_cells
 
-_TOTAL_ROW = re.compile(r"^(tong cong|tong so|cong|tong)\b")
+#: A totals label: "Tổng cộng", "Tổng số", "Tổng" or "Cộng" (any case, with or without
+#: diacritics) ending the cell, or followed by a colon, a count unit or text with a
+#: number ("Tổng cộng: 1.234 nhân khẩu", "TONG SO NHAN KHAU", "Cộng có 956 người").
+#: The words after a surname (Tòng, Tống written "Tong") are names: no number.
+_TOTAL_LABEL = (
+    r"(?i)^\s*(?:t[ổo]ng\s+c[ộo]ng|t[ổo]ng\s+s[ốo]|t[ổo]ng|c[ộo]ng)"
+    r"(?:\s*$|\s*:|\b.*\d|\s+(?:nhân\s+khẩu|nhan\s+khau|người|nguoi)\b)"
+)
+#: A count beside a totals label: digits with thousands separators.
+_COUNT = r"^[\d.,\s]+$"
 _NAME_FIELDS = ("full_name", "family_name", "given_name")
 RAW_PREFIX = "_raw"
 _JSON_FLAGS = {
@@ -132,10 +139,7 @@ def sort_rows(piece: pl.DataFrame, header: Header) -> pl.DataFrame:
         for c, h in zip(cells, header_cells, strict=True)
         if h
     )
-    frame = frame.with_columns(
-        _total_row_candidate(cells).alias("_total"),
-    )
-    frame = _confirm_totals(frame, fields)
+    frame = frame.with_columns(_total_row(cells).alias("_total"))
     has_name = pl.any_horizontal(
         [pl.col(f).is_not_null() for f in fields if f in _NAME_FIELDS] or [pl.lit(False)]
     )
@@ -162,25 +166,22 @@ def sort_rows(piece: pl.DataFrame, header: Header) -> pl.DataFrame:
     return frame.drop("_total")
 
 
-def _total_row_candidate(cells: list[pl.Expr]) -> pl.Expr:
-    """Rows with a cell starting with "tổng"/"tong": maybe a totals row (confirmed in Python)."""
-    starts = [c.str.contains("(?i)^t(?:ổ|o)ng") for c in cells]
-    return pl.any_horizontal(starts).fill_null(False) if starts else pl.lit(False)
+def _total_row(cells: list[pl.Expr]) -> pl.Expr:
+    """A totals row: one cell holds a totals label and every other filled cell a count.
 
-
-def _confirm_totals(frame: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
-    """Keep ``_total`` only where a cell folds to a totals phrase (``Tổng cộng: ...``)."""
-    candidates = frame.filter(pl.col("_total"))
-    if not candidates.height:
-        return frame
-    confirmed = [
-        row_number
-        for row_number, *cells in candidates.select("_row", *fields).iter_rows()
-        if any(
-            c and c[:4].casefold() in ("tổng", "tong") and _TOTAL_ROW.match(fold(c)) for c in cells
-        )
+    ``Tổng cộng: 1.234 nhân khẩu`` alone, or ``Tổng cộng`` beside ``1.234``, is a
+    totals row; a person whose surname is written ``Tong`` (Tòng, Tống) is not,
+    for the words after it are not a count and the row's other cells hold text
+    (a split name ``TONG | CONG`` holds two labels, which no totals row does).
+    """
+    if not cells:
+        return pl.lit(False)
+    label = [c.str.contains(_TOTAL_LABEL).fill_null(False) for c in cells]
+    counted = [
+        (c.is_null() | c.str.contains(_COUNT).fill_null(False) | lab)
+        for c, lab in zip(cells, label, strict=True)
     ]
-    return frame.with_columns(pl.col("_row").is_in(confirmed).alias("_total"))
+    return (pl.sum_horizontal(label) == 1) & pl.all_horizontal(counted)
 
 
 def with_original_text(rows: pl.DataFrame) -> pl.DataFrame:

@@ -159,6 +159,7 @@ def test_a_dbf_without_a_name_field_counts_its_records_not_its_field_row(tmp_pat
     import datetime as dt
 
     import numpy as np
+
     from synth.layout import Sheet
     from synth.systems import build_system_pool
     from synth.writers import write_dbf
