@@ -388,6 +388,13 @@ def _read_excel(path: Path) -> list[RawTable]:
             for c, lab in labels.items()
             if lab
         )
+        # Cells typed as decomposed Unicode (NFD) are composed like the text files
+        # are, so that rules reading the cells (totals labels, headers) see NFC.
+        frame = frame.with_columns(
+            pl.col(c).str.normalize("NFC")
+            for c, lab in labels.items()
+            if not lab and not unicodedata.is_normalized("NFC", "\n".join(distinct[c]))
+        )
         found = {lab for lab in labels.values() if lab}
         encoding = "+".join(["xlsx", *sorted(found)])
         piece = frame.select(

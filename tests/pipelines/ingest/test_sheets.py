@@ -173,3 +173,26 @@ def test_a_dbf_without_a_name_field_counts_its_records_not_its_field_row(tmp_pat
     tables = _ingest(tmp_path, {"tong_hop.dbf": (tmp_path / "tong_hop.dbf").read_bytes()})
     assert _counts(tables, "tong_hop.dbf") == (3, 0, 2, 1)
     assert tables["quarantine"]["source_row"].to_list() == [1, 3]
+
+
+def test_a_workbook_typed_in_decomposed_unicode_reads_like_nfc(tmp_path: Path) -> None:
+    import unicodedata
+
+    def nfd(rows: Rows) -> Rows:
+        return [
+            [unicodedata.normalize("NFD", v) if isinstance(v, str) else v for v in r] for r in rows
+        ]
+
+    rows = [
+        ["DANH SÁCH NHÂN KHẨU"],
+        HEADER,
+        *_people(1, 3),
+        ["Tổng cộng: 3 nhân khẩu"],
+    ]
+    data = _workbook(tmp_path / "book.xlsx", {"DanhSach": nfd(rows)})
+    tables = _ingest(tmp_path, {"book.xlsx": data})
+    names = tables["records"].sort("local_id")["full_name"].to_list()
+    assert names == ["Nguyễn Văn Hùng", "Trần Thị Bích Ngọc", "Lê Văn Tám"]
+    assert all(unicodedata.is_normalized("NFC", n) for n in names)
+    # The totals row is skipped as totals (not quarantined as a row with an id and no name).
+    assert _counts(tables, "book.xlsx") == (4, 3, 0, 1)
