@@ -278,8 +278,15 @@ def standardise(raw: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
             "use_full"
         )
     )
+    # A flaw of the columns not used still counts: a future date written in
+    # split columns leaves no year to use, yet is a flaw of the row.
+    flaw = pl.coalesce("dob_flaw", "split_dob_flaw")
     dob = both.select(
-        pl.when("use_full").then(pl.col(c)).otherwise(pl.col(f"split_{c}")).alias(c)
+        (
+            pl.when("use_full").then(flaw).otherwise(pl.col("split_dob_flaw"))
+            if c == "dob_flaw"
+            else pl.when("use_full").then(pl.col(c)).otherwise(pl.col(f"split_{c}"))
+        ).alias(c)
         for c in full_date.columns
     )
     registered = _per_distinct(

@@ -134,3 +134,25 @@ def test_standardise_splits_names_and_combines_split_dates_and_keeps_extras() ->
     assert second["dob_precision"] == "year" and second["birth_year"] == 1985
     assert second["sex"] is None and second["flaws"] == "unknown_sex_code"
     assert out["_row"].to_list() == [2, 3]
+
+
+def test_a_flawed_date_in_split_columns_keeps_its_flaw() -> None:
+    raw = pl.DataFrame(
+        {
+            "_row": [2, 3, 4, 5],
+            "local_id": ["1", "2", "3", "4"],
+            "full_name": ["Trần Thị Hà", "Lê Văn Nam", "Lê Văn Tám", "Lê Thị Hoa"],
+            "date_of_birth": [None, None, None, "31/02/1990"],
+            "birth_day": ["18", "31", None, None],
+            "birth_month": ["2", "2", None, None],
+            "birth_year": ["2062", "1990", "1890", "1990"],
+        }
+    )
+    out = standardise(raw, REF)
+    assert out["flaws"].to_list() == [
+        "future_birth_date",
+        "impossible_date",
+        "implausible_birth_year",
+        "impossible_date",
+    ]
+    assert out["birth_year"].to_list() == [None, 1990, None, 1990]
