@@ -82,6 +82,7 @@ def _blank_entry(batch: str, code: str) -> dict[str, Any]:
         "header_row": 0,
         "rows": 0,
         "person_rows": 0,
+        "sheet_kind": "",
     }
 
 

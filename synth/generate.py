@@ -23,7 +23,14 @@ from domain.vntext import strip_diacritics
 from synth import reference
 from synth.broken import add_broken_files
 from synth.corrupt import corrupt_records
-from synth.layout import Sheet, lay_out_sheet
+from synth.layout import (
+    NOTES_NAMES,
+    SUMMARY_NAMES,
+    Sheet,
+    lay_out_sheet,
+    notes_sheet,
+    summary_sheet,
+)
 from synth.places import (
     Geography,
     build_geography,
@@ -201,7 +208,11 @@ class _Run:
         rng: np.random.Generator,
         context: tuple[str, dt.date],
     ) -> list[Sheet]:
-        """Lay out a workbook: one sheet, or one sheet per commune."""
+        """Lay out a workbook: one sheet, or one sheet per commune.
+
+        As the system has it, a summary sheet (persons per sheet) comes first or
+        last, and a notes sheet last: sheets that hold no person header.
+        """
         groups: list[tuple[str | None, np.ndarray]] = [(None, np.arange(len(rows)))]
         if system.sheet_per_commune:
             keys = records.select(pl.format("{}-{}", "district", "commune")).to_series().to_numpy()
@@ -219,6 +230,13 @@ class _Run:
             sheets.append(
                 lay_out_sheet(name, system, sheet_rows, sheet_people, rng, self.profile, context)
             )
+        if system.summary_sheet:
+            name = SUMMARY_NAMES[int(rng.integers(len(SUMMARY_NAMES)))]
+            summary = summary_sheet(_sheet_name(name, system.encoding, used), sheets, rng)
+            sheets = [summary, *sheets] if rng.random() < 0.5 else [*sheets, summary]
+        if system.notes_sheet:
+            name = NOTES_NAMES[int(rng.integers(len(NOTES_NAMES)))]
+            sheets.append(notes_sheet(_sheet_name(name, system.encoding, used), context))
         return sheets
 
     def _record(
@@ -253,6 +271,7 @@ class _Run:
                     "header_row": sheet.header_row,
                     "rows": len(sheet.rows),
                     "person_rows": sum(t[0] != "junk" for t in sheet.truth),
+                    "sheet_kind": sheet.kind,
                 }
             )
 

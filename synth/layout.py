@@ -29,8 +29,11 @@ class Sheet:
         name: XLSX sheet name, ``None`` for CSV and DBF.
         rows: Physical rows; ``rows[0]`` is row 1.
         truth: Per physical row ``(row_kind, local_id, person_id, note)``.
-        header_row: 1-based row of the (first) header, 0 when there is none (DBF).
+        header_row: 1-based row of the (first) person header, 0 when there is
+            none (DBF, a sheet without persons).
         title_rows: 1-based rows holding a title to merge across the columns.
+        kind: ``persons``, or ``summary`` / ``notes`` for a workbook's sheet
+            that holds no person (and no person header).
     """
 
     name: str | None
@@ -38,6 +41,7 @@ class Sheet:
     truth: list[tuple[str, str, str, str]] = field(default_factory=list)
     header_row: int = 0
     title_rows: list[int] = field(default_factory=list)
+    kind: str = "persons"
 
     def add(
         self, row: list[Cell], kind: str, note: str, local_id: str = "", person: str = ""
@@ -112,4 +116,55 @@ def lay_out_sheet(
         sheet.add(text_row(f"Tổng cộng: {_thousands(count)} nhân khẩu"), "junk", "total")
         if system.fmt == "xlsx":
             sheet.add(text_row("Người lập biểu"), "junk", "signature")
+    while system.fmt == "xlsx" and not any(v not in (None, "") for v in sheet.rows[-1]):
+        # A sheet ends at its last cell: a blank row after it is not a physical row.
+        sheet.rows.pop()
+        sheet.truth.pop()
+    return sheet
+
+
+#: Column labels of a summary sheet: what is counted per unit (a commune field,
+#: but never a name: not a person header).
+_SUMMARY_HEADERS = (
+    ["Đơn vị", "Số nhân khẩu"],
+    ["STT", "Xã/Phường", "Số nhân khẩu"],
+    ["Đơn vị", "Số hộ", "Số nhân khẩu"],
+)
+SUMMARY_NAMES = ("TongHop", "Tong hop", "ThongKe", "BaoCao")
+NOTES_NAMES = ("GhiChu", "Ghi chu", "HuongDan")
+
+
+def summary_sheet(name: str, sheets: list[Sheet], rng: np.random.Generator) -> Sheet:
+    """A workbook's summary sheet: persons per sheet and their total, no person header.
+
+    Its first row names the columns (``Đơn vị | Số nhân khẩu`` and the like):
+    a header, but not a person header. Every row is junk (note ``summary_sheet``).
+    """
+    labels = _SUMMARY_HEADERS[int(rng.integers(len(_SUMMARY_HEADERS)))]
+    sheet = Sheet(name=name, kind="summary")
+    sheet.add(list(labels), "junk", "summary_sheet")
+    counts = [(s.name or "", sum(t[0] != "junk" for t in s.truth)) for s in sheets]
+    households = [len({t[1] for t in s.truth if t[0] != "junk"}) // 3 + 1 for s in sheets]
+    for i, ((unit, count), n_hh) in enumerate(zip(counts, households, strict=True), start=1):
+        lead: list[Cell] = [i] if labels[0] == "STT" else []
+        middle: list[Cell] = [n_hh] if "Số hộ" in labels else []
+        sheet.add([*lead, unit, *middle, count], "junk", "summary_sheet")
+    total: list[Cell] = ["Tổng cộng", *[""] * (len(labels) - 2), sum(c for _, c in counts)]
+    sheet.add(total, "junk", "summary_sheet")
+    return sheet
+
+
+def notes_sheet(name: str, context: tuple[str, dt.date]) -> Sheet:
+    """A workbook's notes sheet: a few lines of free text, one blank, no person header."""
+    unit, report = context
+    sheet = Sheet(name=name, kind="notes")
+    sheet.add(["Ghi chú"], "junk", "notes_sheet")
+    sheet.add(
+        [f"Số liệu trích xuất ngày {report:%d/%m/%Y} từ phần mềm quản lý hộ khẩu."],
+        "junk",
+        "notes_sheet",
+    )
+    sheet.add([f"Đơn vị: {unit}"], "junk", "notes_sheet")
+    sheet.add([], "junk", "notes_sheet")
+    sheet.add(["Người lập biểu", "", "Thủ trưởng đơn vị"], "junk", "notes_sheet")
     return sheet

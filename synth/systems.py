@@ -91,6 +91,9 @@ class LegacySystem:
         footer: Whether a totals footer follows the data.
         repeat_header_every: Repeat the header every this many rows (0 = never).
         sheet_per_commune: One XLSX sheet per commune.
+        summary_sheet: Whether an XLSX workbook has a summary sheet with no persons
+            (persons per sheet), first or last among its sheets.
+        notes_sheet: Whether an XLSX workbook ends with a notes sheet (free text).
         stem: File name stem.
     """
 
@@ -113,6 +116,8 @@ class LegacySystem:
     footer: bool
     repeat_header_every: int
     sheet_per_commune: bool
+    summary_sheet: bool
+    notes_sheet: bool
     stem: str
 
     @property
@@ -194,6 +199,8 @@ def _system(rng: np.random.Generator, key: str, fmt: str, encoding: str) -> Lega
         footer=rng.random() < (0.7 if fmt == "xlsx" else 0.2 if fmt == "csv" else 0),
         repeat_header_every=_choose(rng, [0, 50, 100], [8, 1, 1]) if fmt != "dbf" else 0,
         sheet_per_commune=fmt == "xlsx" and rng.random() < 0.6,
+        summary_sheet=fmt == "xlsx" and rng.random() < 0.5,
+        notes_sheet=fmt == "xlsx" and rng.random() < 0.3,
         stem=_choose(rng, _STEMS),
     )
 

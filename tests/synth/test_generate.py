@@ -164,19 +164,56 @@ def test_dbf_files_read_back(delivery: tuple[Path, GenerateSummary], files: pl.D
 def test_xlsx_files_read_back(delivery: tuple[Path, GenerateSummary], files: pl.DataFrame) -> None:
     out = delivery[0]
     fonts = Counter()
-    for f in files.filter(pl.col("format") == "xlsx").iter_rows(named=True):
+    persons = files.filter(pl.col("format") == "xlsx", pl.col("sheet_kind") == "persons")
+    for f in persons.iter_rows(named=True):
         reader = fastexcel.read_excel(str(out / "inbox" / f["batch_id"] / f["source_file"]))
         frame = reader.load_sheet(
             f["source_sheet"], header_row=int(f["header_row"]) - 1
         ).to_polars()
-        text = " ".join(str(v) for v in frame.row(0))
+        text = "".join(frame.columns) + " ".join(str(v) for v in frame.row(0))
         if f["encoding"] == "unicode":
-            fonts["unicode"] += any("ạ" <= ch <= "ỹ" for ch in "".join(frame.columns) + text)
+            fonts["unicode"] += any("ạ" <= ch <= "ỹ" for ch in text)
         elif f["encoding"] in ("tcvn3", "vni"):
             # Legacy-font cells never hold the precomposed Vietnamese letters of U+1E00-U+1EFF.
-            assert not any("\u1e00" <= ch <= "\u1eff" for ch in "".join(frame.columns) + text)
+            assert not any("\u1e00" <= ch <= "\u1eff" for ch in text)
             fonts[f["encoding"]] += 1
     assert fonts["unicode"] and fonts["tcvn3"] and fonts["vni"]
+
+
+def test_workbooks_have_summary_and_notes_sheets_without_persons(
+    delivery: tuple[Path, GenerateSummary], truth: pl.DataFrame, files: pl.DataFrame
+) -> None:
+    out = delivery[0]
+    workbooks = files.filter(pl.col("format") == "xlsx")
+    kinds = Counter(workbooks["sheet_kind"])
+    assert kinds["summary"] and kinds["notes"] and kinds["persons"]
+    places = set()
+    for book in workbooks.filter(pl.col("sheet_kind") == "summary").iter_rows(named=True):
+        mine = workbooks.filter(
+            pl.col("batch_id") == book["batch_id"], pl.col("source_file") == book["source_file"]
+        )
+        order = mine["sheet_kind"].to_list()
+        places.add("first" if order[0] == "summary" else "last")
+        reader = fastexcel.read_excel(str(out / "inbox" / book["batch_id"] / book["source_file"]))
+        rows = reader.load_sheet(book["source_sheet"], header_row=None, dtypes="string").to_polars()
+        # One row per person sheet with its person rows, then the total.
+        listed = [int(r[-1]) for r in rows.rows()[1:-1]]
+        people = dict(
+            mine.filter(pl.col("sheet_kind") == "persons")
+            .select("source_sheet", pl.col("person_rows").cast(int))
+            .iter_rows()
+        )
+        assert listed == list(people.values())
+        assert int(rows.rows()[-1][-1]) == sum(people.values())
+    assert places == {"first", "last"}
+    without = workbooks.filter(pl.col("sheet_kind") != "persons")
+    rows = truth.join(
+        without.select("batch_id", "source_file", "source_sheet"),
+        on=["batch_id", "source_file", "source_sheet"],
+    )
+    assert rows.height and (rows["row_kind"] == "junk").all()
+    assert set(rows["note"]) == {"summary_sheet", "notes_sheet"}
+    assert (without["header_row"].cast(int) == 0).all()
 
 
 def test_duplicates_twins_and_namesakes_exist(
@@ -215,7 +252,16 @@ def test_hard_profile_shows_every_corruption_flaw_and_junk(truth: pl.DataFrame) 
         assert notes[kind] > 0, kind
     for flaw in profile.flaws:
         assert notes[f"flaw:{flaw}"] > 0, flaw
-    for junk in ("header", "title", "blank", "no_name", "total", "repeated_header"):
+    for junk in (
+        "header",
+        "title",
+        "blank",
+        "no_name",
+        "total",
+        "repeated_header",
+        "summary_sheet",
+        "notes_sheet",
+    ):
         assert notes[junk] > 0, junk
     repeated = truth.filter(pl.col("note").str.contains("flaw:repeated_local_id"))
     again = truth.filter(pl.col("row_kind") != "junk").join(

@@ -113,3 +113,66 @@ def test_the_pipeline_checks_conservation_on_every_batch(delivery: Path, tmp_pat
         assert checks["staged_files.counts_add_up"]["element_count"] == len(
             list((delivery / "inbox" / batch.name).glob("*/*"))
         )
+
+
+def test_every_generated_person_row_loads_and_sheets_without_persons_are_quarantined(
+    delivery: Path, staged: dict[str, tuple[pl.DataFrame, pl.DataFrame]]
+) -> None:
+    """Against the generator's truth: what each physical row became.
+
+    Person rows load (a person row is quarantined only as the repeat of a
+    local_id a flawed row took first); junk never loads; the non-blank rows of
+    summary and notes sheets are quarantined with their reason; a flawed row
+    that loads carries a flaw code.
+    """
+    from pipelines.schema import QUARANTINE_SCHEMA
+    from pipelines.storage import read_staged
+
+    key = ["batch_id", "source_file", "source_sheet", "source_row"]
+    truth = pl.read_csv(delivery / "truth" / "records.csv", infer_schema=False).with_columns(
+        pl.col("source_row").cast(pl.Int64)
+    )
+    sheets = pl.read_csv(delivery / "truth" / "files.csv", infer_schema=False)
+    records = pl.concat([r for r, _ in staged.values()])
+    quarantine = pl.concat(
+        read_staged(delivery / "warehouse-staged" / "staging", b, "quarantine", QUARANTINE_SCHEMA)
+        for b in staged
+    )
+    fates = truth.join(
+        records.select(*key[:3], "source_row", "flaws", loaded=pl.lit(True)).with_columns(
+            pl.col("source_sheet").fill_null("")
+        ),
+        on=key,
+        how="left",
+    ).join(
+        quarantine.select(*key, "reason").with_columns(pl.col("source_sheet").fill_null("")),
+        on=key,
+        how="left",
+    )
+    people = fates.filter(pl.col("row_kind") == "person")
+    lost = people.filter(pl.col("loaded").is_null())
+    repeated = fates.filter(pl.col("note").str.contains("flaw:repeated_local_id"))
+    assert lost["reason"].str.starts_with("duplicate local_id").all(), lost
+    assert lost["local_id"].is_in(repeated["local_id"].implode()).all(), lost
+    assert people.height > 500 and lost.height <= repeated.height
+    assert fates.filter(pl.col("row_kind") == "junk")["loaded"].is_null().all()
+    # A repeated local_id is the flaw of the row that comes second, whatever its kind.
+    flawed = fates.filter(
+        pl.col("row_kind") == "flawed", pl.col("loaded"), ~pl.col("note").str.contains("repeated")
+    )
+    assert flawed.height and flawed["flaws"].is_not_null().all(), flawed
+    without = fates.join(
+        sheets.filter(pl.col("sheet_kind").is_in(["summary", "notes"])).select(key[:3]),
+        on=key[:3],
+    )
+    assert without.height > 10
+    reasons = without.filter(pl.col("reason").is_not_null())["reason"]
+    assert (reasons == "sheet without a person header: " + NO_HEADER).all()
+    # Each of those rows is quarantined, but for the blank rows of the notes sheets.
+    assert (
+        without.height - reasons.len()
+        == without.filter(pl.col("note") == "notes_sheet").height // 5
+    )
+
+
+NO_HEADER = "no header row with a name column found in the first rows"
