@@ -18,10 +18,11 @@ from synth.headers import header_labels
 
 T = TypeVar("T")
 
-#: Encodings per format. XLSX "tcvn3"/"vni" are cells typed with a legacy font.
+#: Encodings per format. XLSX "tcvn3"/"vni" are cells typed with a legacy font,
+#: "nfd" cells typed in decomposed Unicode (tone marks as combining characters).
 ENCODINGS: dict[str, list[str]] = {
     "csv": ["utf-8", "utf-8-sig", "utf-8-nfd", "utf-16", "cp1258", "tcvn3", "vni", "ascii"],
-    "xlsx": ["unicode", "tcvn3", "vni", "ascii"],
+    "xlsx": ["unicode", "tcvn3", "vni", "ascii", "nfd"],
     "dbf": ["tcvn3", "vni"],
 }
 

@@ -2,7 +2,8 @@
 
 Text is encoded with :func:`domain.legacy_encoding.encode_text`, imported
 lazily. XLSX files "typed with a legacy font" hold the legacy bytes read as
-Windows-1252 characters (Latin-1 where Windows-1252 leaves a byte undefined).
+Windows-1252 characters (Latin-1 where Windows-1252 leaves a byte undefined);
+"nfd" workbooks hold their text in decomposed Unicode.
 The dBase III writer is our own: a 32-byte header, 32-byte field descriptors,
 fixed-width space-padded ``C`` fields, and the end-of-file marker.
 """
@@ -13,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import struct
+import unicodedata
 from pathlib import Path
 
 from domain.legacy_encoding import encode_text
@@ -78,6 +80,11 @@ def _convert_strings(sheet: Sheet, encoding: str) -> list[list[Cell]]:
     """Apply the cell text convention of ``encoding`` to every string of a sheet."""
     if encoding == "unicode":
         return sheet.rows
+    if encoding == "nfd":
+        return [
+            [unicodedata.normalize("NFD", v) if isinstance(v, str) else v for v in row]
+            for row in sheet.rows
+        ]
     positions = [
         (r, c)
         for r, row in enumerate(sheet.rows)

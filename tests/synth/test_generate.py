@@ -177,7 +177,11 @@ def test_xlsx_files_read_back(delivery: tuple[Path, GenerateSummary], files: pl.
             # Legacy-font cells never hold the precomposed Vietnamese letters of U+1E00-U+1EFF.
             assert not any("\u1e00" <= ch <= "\u1eff" for ch in text)
             fonts[f["encoding"]] += 1
-    assert fonts["unicode"] and fonts["tcvn3"] and fonts["vni"]
+        elif f["encoding"] == "nfd":
+            # Decomposed: tone marks as combining characters, no precomposed letter.
+            assert not any("\u1e00" <= ch <= "\u1eff" for ch in text)
+            fonts["nfd"] += any("\u0300" <= ch <= "\u0323" for ch in text)
+    assert fonts["unicode"] and fonts["tcvn3"] and fonts["vni"] and fonts["nfd"]
 
 
 def test_workbooks_have_summary_and_notes_sheets_without_persons(

@@ -156,6 +156,9 @@ def test_every_generated_person_row_loads_and_sheets_without_persons_are_quarant
     assert lost["local_id"].is_in(repeated["local_id"].implode()).all(), lost
     assert people.height > 500 and lost.height <= repeated.height
     assert fates.filter(pl.col("row_kind") == "junk")["loaded"].is_null().all()
+    # Totals rows, in any encoding (NFD workbooks included), are skipped as totals.
+    totals = fates.filter(pl.col("note") == "total")
+    assert totals.height and totals["reason"].is_null().all(), totals
     # A repeated local_id is the flaw of the row that comes second, whatever its kind.
     flawed = fates.filter(
         pl.col("row_kind") == "flawed", pl.col("loaded"), ~pl.col("note").str.contains("repeated")
