@@ -113,7 +113,14 @@ def lay_out_sheet(
         if p_no_name[i]:
             sheet.add([row[j] if j in keep else "" for j in range(width)], "junk", "no_name")
     if system.footer:
-        sheet.add(text_row(f"Tổng cộng: {_thousands(count)} nhân khẩu"), "junk", "total")
+        form = int(rng.integers(3))
+        if form == 2:  # the label in the first column, the count in the last
+            last: Cell = count if system.fmt == "xlsx" else str(count)
+            total: list[Cell] = ["TỔNG CỘNG", *[""] * (width - 2), last]
+        else:
+            label = "Tổng cộng" if form == 0 else "Cộng"
+            total = text_row(f"{label}: {_thousands(count)} nhân khẩu")
+        sheet.add(total, "junk", "total")
         if system.fmt == "xlsx":
             sheet.add(text_row("Người lập biểu"), "junk", "signature")
     while system.fmt == "xlsx" and not any(v not in (None, "") for v in sheet.rows[-1]):

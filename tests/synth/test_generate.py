@@ -278,6 +278,23 @@ def test_hard_profile_shows_every_corruption_flaw_and_junk(truth: pl.DataFrame) 
     assert (truth.filter(pl.col("row_kind") == "junk")["person_id"].fill_null("") == "").all()
 
 
+def test_some_surnames_read_like_the_totals_label_once_written_without_diacritics(
+    delivery: tuple[Path, GenerateSummary], truth: pl.DataFrame, files: pl.DataFrame
+) -> None:
+    persons = pl.read_csv(delivery[0] / "truth" / "persons.csv", infer_schema=False)
+    tong = persons.filter(pl.col("family_name").is_in(["Tống", "Tòng"]))
+    assert set(tong["family_name"]) == {"Tống", "Tòng"}
+    written = (
+        truth.join(tong.select("person_id"), on="person_id")
+        .join(
+            files.select("batch_id", "source_file", "encoding").unique(),
+            on=["batch_id", "source_file"],
+        )
+        .filter((pl.col("encoding") == "ascii") | pl.col("note").str.contains("drop_diacritics"))
+    )
+    assert written.height > 0  # rows whose surname reads "Tong"
+
+
 def test_batch_ids_are_quarter_ends() -> None:
     assert batch_ids(4) == ["2021-06-15", "2021-09-30", "2021-12-31", "2022-03-31"]
 
