@@ -125,8 +125,8 @@ def test_every_generated_person_row_loads_and_sheets_without_persons_are_quarant
     summary and notes sheets are quarantined with their reason; a flawed row
     that loads carries a flaw code.
     """
-    from pipelines.schema import QUARANTINE_SCHEMA
-    from pipelines.storage import read_staged
+    from domain.schema import QUARANTINE_SCHEMA
+    from pipelines.warehouse.parquet import read_staged
 
     key = ["batch_id", "source_file", "source_sheet", "source_row"]
     truth = pl.read_csv(delivery / "truth" / "records.csv", infer_schema=False).with_columns(
