@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from dancu.inbox import batch_fingerprint, batch_is_loaded
 from dancu.settings import RunSettings
 from dancu.summary import RunSummary
 from domain.schema import FILE_COUNT_SCHEMA, LINK_SCHEMA, QUARANTINE_SCHEMA, RECORD_SCHEMA
-from matching import LinkResult, link_records
+from matching import LinkResult, link_records, reviewed_clusters
 from pipelines.ingest import (
     IngestSummary,
     UnknownProvinceError,
@@ -33,13 +34,20 @@ from pipelines.ingest import (
     ingest_province,
     rejected_folder,
 )
-from pipelines.register import Scope, affected_records, batch_scope, update_register
+from pipelines.register import (
+    Scope,
+    affected_records,
+    batch_scope,
+    name_decisions,
+    update_register,
+)
 from pipelines.warehouse import (
     REGISTRY_FILE,
     REPORT_FILE,
     BatchTables,
     connect,
     load_batch,
+    load_review,
     match_link_rows,
     read_staged,
     staging_dir,
@@ -48,10 +56,13 @@ from pipelines.warehouse import (
 )
 from pipelines.warehouse.registry import (
     batch_model,
+    pending_decisions,
+    person_records,
     read_decisions,
     read_previous,
     record_clusters,
     registered_records,
+    stored_links,
 )
 
 
@@ -100,6 +111,26 @@ class QualitySummary:
     def to_dict(self) -> dict[str, Any]:
         """Return the summary as plain data (for XCom)."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ApplySummary:
+    """What applying reviewers' decisions changed."""
+
+    decisions: int  # decisions applied (in force, not applied before)
+    events: dict[str, int] = field(default_factory=dict)  # pin_events written, by kind
+    batch_id: str = ""  # the batch_id of those events
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the summary as plain data (for XCom)."""
+        return asdict(self)
+
+    def to_text(self) -> str:
+        """One line for a user."""
+        if not self.decisions:
+            return "no decision waits to be applied"
+        done = ", ".join(f"{n} {kind}" for kind, n in sorted(self.events.items())) or "no change"
+        return f"applied {self.decisions} decision(s) ({self.batch_id}): PIN events {done}"
 
 
 @dataclass(frozen=True)
@@ -327,21 +358,103 @@ def check_quality(warehouse: Path, batch_id: str) -> QualitySummary:
     return QualitySummary(str(report), sum(len(r.results) for r in reports))
 
 
-def run_batch(batch_dir: Path, warehouse: Path, settings: RunSettings | None = None) -> RunSummary:
-    """Run every stage for one batch folder, in order, in this process."""
+def apply_decisions(
+    warehouse: Path, settings: RunSettings, *, actor: str, batch_id: str | None = None
+) -> ApplySummary:
+    """Apply the reviewers' decisions in force that are not applied yet, now.
+
+    The persons that hold a record of such a decision are clustered again
+    under every decision in force (``matching.reviewed_clusters``: the same
+    rules as a batch), their persons and PINs updated (``update_register``:
+    merges, splits, and PINs re-issued when a merge corrects a sex or a
+    year) and written in one transaction. Each event names the decision and
+    its reviewer. Nothing else is matched or scored again.
+
+    Args:
+        warehouse: The warehouse folder.
+        settings: The run's settings (matching rules, PIN key).
+        actor: Who applies them: the user, or the batch (recorded in ``review_action``).
+        batch_id: The ``batch_id`` of the events: the batch that applies them
+            before loading, else ``review:<last decision id>``.
+    """
+    registry = warehouse / REGISTRY_FILE
+    if not registry.exists():
+        return ApplySummary(0)
+    with connect(registry) as con:
+        pending = pending_decisions(con)
+        if pending.is_empty():
+            return ApplySummary(0)
+        batch_id = batch_id or f"review:{int(pending['decision_id'].max())}"  # type: ignore[arg-type]
+        keys = sorted(set(pending["record_key_l"]) | set(pending["record_key_r"]))
+        records = person_records(con, keys)
+        before = records.select("record_key", "person_id")
+        reviewed = reviewed_clusters(
+            records.drop("person_id"),
+            before.rename({"person_id": "cluster_id"}),
+            stored_links(con, records),
+            read_decisions(con),
+            settings.match,
+        )
+        previous = read_previous(con)
+        update = update_register(
+            records.drop("person_id"),
+            reviewed.clusters,
+            previous.restricted_to(before),
+            batch_id,
+            settings.pin_key,
+        )
+        update = name_decisions(update, before, pending)
+        load_review(con, update, pending, reviewed.held_back, actor=actor, batch_id=batch_id)
+    kinds = update.events["event"].value_counts().sort("event").iter_rows()
+    return ApplySummary(pending.height, {k: int(n) for k, n in kinds}, batch_id)
+
+
+#: Called after each step of a run: the step's name and the rows it handled.
+ProgressHook = Callable[[str, "int | None"], None]
+
+
+def _quiet(stage: str, rows: int | None = None) -> None:
+    """The progress hook of a run nobody watches."""
+
+
+def run_batch(
+    batch_dir: Path,
+    warehouse: Path,
+    settings: RunSettings | None = None,
+    progress: ProgressHook | None = None,
+) -> RunSummary:
+    """Run every stage for one batch folder, in order, in this process.
+
+    ``progress`` is called after each step (each province's ingest, then
+    each stage) with the step and its rows; ``progress.expect(n)`` is
+    called first when it has that method.
+    """
     settings = settings or RunSettings()
+    step = progress or _quiet
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     batch_id = batch_dir.name
     planned = plan(batch_dir, warehouse, settings)
     if planned.already_loaded:
         return RunSummary(batch_id, 0, {}, {}, "", str(warehouse / REGISTRY_FILE), skipped=True)
     provinces = planned.provinces
+    expect = getattr(progress, "expect", None)
+    if expect is not None:
+        expect(len(provinces) + 6)
+    step(f"{batch_id} plan: {len(provinces)} province folders", None)
     for code in provinces:
-        ingest(batch_dir, code, warehouse, settings)
-    validate_staged(warehouse, batch_id)
+        ingested = ingest(batch_dir, code, warehouse, settings)
+        step(f"{batch_id} ingest {code}", ingested.rows_read)
+    validated = validate_staged(warehouse, batch_id)
+    passed = validated.checks - validated.failed
+    step(f"{batch_id} validate: {passed}/{validated.checks} checks passed", validated.records)
+    applied = apply_decisions(warehouse, settings, actor=f"batch {batch_id}", batch_id=batch_id)
+    step(f"{batch_id} apply decisions: {applied.decisions}", None)
     match = match_batch(warehouse, batch_id, settings)
+    step(f"{batch_id} match: {match.pairs:,} candidate pairs", match.records)
     counts = register_and_load(warehouse, batch_id, settings, started_at)
+    step(f"{batch_id} load", counts["rows_loaded"])
     quality = check_quality(warehouse, batch_id)
+    step(f"{batch_id} quality: {quality.expectations} checks", None)
     return RunSummary(
         batch_id=batch_id,
         provinces=len(provinces),
@@ -349,4 +462,5 @@ def run_batch(batch_dir: Path, warehouse: Path, settings: RunSettings | None = N
         match=match.to_dict(),
         report=quality.report,
         registry=str(warehouse / REGISTRY_FILE),
+        decisions_applied=applied.decisions,
     )

@@ -21,6 +21,7 @@ class RunSummary:
     report: str
     registry: str
     skipped: bool = False
+    decisions_applied: int = 0
 
     def to_text(self) -> str:
         """Human-readable summary lines."""
@@ -38,6 +39,7 @@ class RunSummary:
                 f"  PINs issued {c['pins_issued']:,}; candidate pairs {self.match['pairs']:,}"
                 f" (link {self.match.get('pairs_link', 0):,},"
                 f" review {self.match.get('pairs_review', 0):,})",
+                f"  reviewers' decisions applied {self.decisions_applied:,}",
                 f"  registry: {self.registry}",
                 f"  report:   {self.report}",
             ]

@@ -6,7 +6,7 @@ query of it; ``load`` writes a batch in one transaction; ``sql/`` holds the
 registry's DDL, views and column comments.
 """
 
-from pipelines.warehouse.load import BatchTables, load_batch, match_link_rows
+from pipelines.warehouse.load import BatchTables, load_batch, load_review, match_link_rows
 from pipelines.warehouse.parquet import read_staged, write_parquet_atomic
 from pipelines.warehouse.paths import REGISTRY_FILE, REPORT_FILE, staging_dir, staging_part
 from pipelines.warehouse.registry import connect
@@ -17,6 +17,7 @@ __all__ = [
     "BatchTables",
     "connect",
     "load_batch",
+    "load_review",
     "match_link_rows",
     "read_staged",
     "staging_dir",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -27,12 +28,26 @@ _VERSIONED = ("dancu", "polars", "duckdb", "rapidfuzz", "pyarrow", "great-expect
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the registry, creating its tables when it is new."""
+    """Open the registry, creating its tables when it is new.
+
+    Raises:
+        NotARegistryError: The file is a DuckDB database that holds other
+            tables and not the registry's (it is left untouched).
+    """
     if read_only:
-        return duckdb.connect(str(path), read_only=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
-    create_schema(con)
+        con = duckdb.connect(str(path), read_only=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path))
+    try:
+        tables = con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0]
+        if read_only or tables:
+            check_registry(con, path)
+        if not read_only:
+            create_schema(con)
+    except Exception:
+        con.close()
+        raise
     return con
 
 
@@ -50,7 +65,10 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     Idempotent: tables are created when missing, views replaced, comments set
     again (``sql/comments.csv`` is their single source, also for docs/registry.md).
     """
+    old_decisions = _old_decision_table(con)
     con.execute(_sql_text("registry.sql"))
+    if old_decisions:
+        _migrate_decisions(con)
     if not con.execute("SELECT count(*) FROM province").fetchall()[0][0]:
         rows = [(p.code, p.name, p.name_ascii, p.region_en) for p in provinces().values()]
         con.executemany("INSERT INTO province VALUES (?, ?, ?, ?)", rows)
@@ -71,6 +89,34 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         else:
             statements.append(f"COMMENT ON {kinds[target]} {target} IS {_literal(row['comment'])};")
     con.execute("\n".join(statements))
+
+
+def _old_decision_table(con: duckdb.DuckDBPyConnection) -> bool:
+    """Rename a ``review_decision`` of the old layout (one row per pair) out of the way."""
+    columns = {
+        c
+        for (c,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'review_decision'"
+        ).fetchall()
+    }
+    if not columns or "decision_id" in columns:
+        return False
+    con.execute("ALTER TABLE review_decision RENAME TO review_decision_before_history")
+    return True
+
+
+def _migrate_decisions(con: duckdb.DuckDBPyConnection) -> None:
+    """Copy the old decisions (one per pair, all on queued pairs then) as the first of each."""
+    con.execute(
+        """
+        INSERT INTO review_decision
+        SELECT row_number() OVER (ORDER BY decided_at, record_key_l, record_key_r),
+               record_key_l, record_key_r, CASE WHEN same THEN 'same' ELSE 'different' END,
+               reviewer, decided_at, note, NULL, true
+        FROM review_decision_before_history
+        """
+    )
+    con.execute("DROP TABLE review_decision_before_history")
 
 
 def schema_comments() -> list[dict[str, str]]:
@@ -110,6 +156,19 @@ def registered_records(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return frame.cast(RECORD_SCHEMA)  # type: ignore[arg-type]
 
 
+def person_records(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:
+    """Every record of the persons that hold one of ``keys``, with its ``person_id``."""
+    frame = con.sql(
+        f"""
+        SELECT {", ".join(RECORD_SCHEMA)}, person_id FROM source_record
+        WHERE person_id IN (SELECT person_id FROM source_record WHERE record_key IN $keys)
+        ORDER BY record_key
+        """,
+        params={"keys": keys},
+    ).pl()
+    return frame.cast({**RECORD_SCHEMA, "person_id": pl.String()})  # type: ignore[arg-type]
+
+
 def registry_person_keys(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """``province_code``, ``local_id`` and ``predicted`` (the person) of every source record."""
     return con.sql("SELECT province_code, local_id, person_id AS predicted FROM source_record").pl()
@@ -119,25 +178,83 @@ class UnknownRecordError(ValueError):
     """A decision names a record that is not in the registry."""
 
 
+class DecisionError(ValueError):
+    """A decision or a confirmation the rules do not allow."""
+
+
+class NotARegistryError(ValueError):
+    """A DuckDB file that does not hold a dancu registry."""
+
+
+VERDICTS = ("same", "different", "unsure")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A stored decision: its number, the ordered pair, and whether it is in force."""
+
+    decision_id: int
+    record_key_l: str
+    record_key_r: str
+    verdict: str
+    reviewer: str
+    queued: bool
+    supersedes: int | None
+
+    @property
+    def in_force(self) -> bool:
+        """A decision on a queued pair is in force at once; others wait for a confirmation."""
+        return self.queued
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def check_registry(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
+    """Raise ``NotARegistryError`` unless ``con`` holds the registry's tables.
+
+    Raises:
+        NotARegistryError: the database lacks a table of the registry.
+    """
+    found = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    missing = sorted({"person", "source_record", "match_link", "pin_event"} - found)
+    if missing:
+        raise NotARegistryError(
+            f"'{path}' is not a dancu registry (no table {missing[0]}); "
+            "give the warehouse folder that `dancu run` wrote"
+        )
+
+
 def record_decision(
     con: duckdb.DuckDBPyConnection,
     record_a: str,
     record_b: str,
     *,
-    same: bool,
+    verdict: str,
     reviewer: str,
     note: str | None = None,
-) -> tuple[str, str]:
-    """Store (or replace) a reviewer's decision on a pair; return the ordered pair.
+) -> Decision:
+    """Append a reviewer's decision on a pair; a previous one on the pair is superseded.
+
+    The reviewer is the authenticated user (the caller's business: the OS
+    user for the command line, the logged-in user for the workspace). A
+    pair in the review queue (``match_link.decision = 'review'``) is decided
+    at once; any other pair needs a note, and the decision is in force only
+    once a second reviewer confirms it (``confirm_decision``).
 
     Raises:
         UnknownRecordError: If either record is not in ``source_record``.
-        ValueError: If both keys are the same record, or no reviewer is named.
+        DecisionError: An unknown verdict, the same record twice, no
+            reviewer, or a pair outside the queue without a note.
     """
+    if verdict not in VERDICTS:
+        raise DecisionError(f"verdict must be one of {', '.join(VERDICTS)}, not '{verdict}'")
     if record_a == record_b:
-        raise ValueError(f"a decision needs two different records, got '{record_a}' twice")
+        raise DecisionError(f"a decision needs two different records, got '{record_a}' twice")
     if not reviewer.strip():
-        raise ValueError("name the reviewer (--reviewer)")
+        raise DecisionError("a decision needs an authenticated reviewer")
+    note = note.strip() if note and note.strip() else None
     known = {
         k
         for (k,) in con.execute(
@@ -148,20 +265,155 @@ def record_decision(
     if missing:
         raise UnknownRecordError(f"no source record '{missing[0]}' in the registry")
     left, right = sorted((record_a, record_b))
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    con.execute(
-        "INSERT OR REPLACE INTO review_decision VALUES (?, ?, ?, ?, ?, ?)",
-        [left, right, same, reviewer.strip(), now, note],
+    queued = bool(
+        con.execute(
+            "SELECT count(*) FROM match_link WHERE record_key_l = ? AND record_key_r = ? "
+            "AND decision = 'review'",
+            [left, right],
+        ).fetchall()[0][0]
     )
-    return left, right
+    if not queued and note is None:
+        raise DecisionError(
+            f"{left} and {right} are not in the review queue: give the reason in a note;"
+            " a second reviewer must then confirm the decision"
+        )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        ((next_id, previous),) = con.execute(
+            """
+            SELECT (SELECT coalesce(max(decision_id), 0) + 1 FROM review_decision),
+                   (SELECT max(decision_id) FROM review_decision
+                    WHERE record_key_l = ? AND record_key_r = ?)
+            """,
+            [left, right],
+        ).fetchall()
+        con.execute(
+            "INSERT INTO review_decision VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [next_id, left, right, verdict, reviewer.strip(), _utc_now(), note, previous, queued],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return Decision(int(next_id), left, right, verdict, reviewer.strip(), queued, previous)
+
+
+def confirm_decision(con: duckdb.DuckDBPyConnection, decision_id: int, reviewer: str) -> None:
+    """A second reviewer confirms a decision on a pair that was not queued.
+
+    Raises:
+        DecisionError: No such decision; it was on a queued pair (nothing to
+            confirm); it is superseded or already confirmed; or the
+            confirming reviewer is the one who decided.
+    """
+    rows = con.execute(
+        """
+        SELECT d.reviewer, d.queued,
+               (SELECT max(decision_id) FROM review_decision x
+                WHERE x.record_key_l = d.record_key_l AND x.record_key_r = d.record_key_r),
+               (SELECT count(*) FROM review_action a
+                WHERE a.decision_id = d.decision_id AND a.action = 'confirmed')
+        FROM review_decision d WHERE d.decision_id = ?
+        """,
+        [decision_id],
+    ).fetchall()
+    if not rows:
+        raise DecisionError(f"no decision #{decision_id}")
+    decided_by, queued, latest, confirmed = rows[0]
+    if queued:
+        raise DecisionError(
+            f"decision #{decision_id} was on a queued pair: it needs no confirmation"
+        )
+    if latest != decision_id:
+        raise DecisionError(f"decision #{decision_id} is superseded by #{latest}")
+    if confirmed:
+        raise DecisionError(f"decision #{decision_id} is already confirmed")
+    if not reviewer.strip() or reviewer.strip() == decided_by:
+        raise DecisionError(
+            f"decision #{decision_id} was made by {decided_by}: another reviewer must confirm it"
+        )
+    con.execute(
+        "INSERT INTO review_action VALUES (?, 'confirmed', ?, ?, NULL)",
+        [decision_id, reviewer.strip(), _utc_now()],
+    )
 
 
 def read_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """All decisions, as matching takes them (``record_key_l``, ``record_key_r``, ``same``)."""
+    """The decisions in force, as matching takes them: ``record_key_l``, ``record_key_r``, ``same``.
+
+    A pair marked "not sure" constrains nothing.
+    """
     frame = con.sql(
-        "SELECT record_key_l, record_key_r, same FROM review_decision ORDER BY ALL"
+        "SELECT record_key_l, record_key_r, verdict = 'same' AS same "
+        "FROM review_decision_in_force WHERE verdict <> 'unsure' ORDER BY ALL"
     ).pl()
     return frame.cast(DECISION_SCHEMA)  # type: ignore[arg-type]
+
+
+def pending_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Decisions in force not yet applied to the register, in the order decided.
+
+    Columns: ``decision_id``, ``record_key_l``, ``record_key_r``, ``verdict``, ``reviewer``.
+    """
+    return con.sql(
+        """
+        SELECT decision_id, record_key_l, record_key_r, verdict, reviewer
+        FROM review_decision_in_force WHERE applied_at IS NULL ORDER BY decision_id
+        """
+    ).pl()
+
+
+def stored_links(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> pl.DataFrame:
+    """``match_link`` pairs decided ``link`` between the records in ``keys`` (``record_key``)."""
+    con.register("_keys", keys.select("record_key").to_arrow())
+    try:
+        return con.sql(
+            """
+            SELECT record_key_l, record_key_r, match_weight, decided_by
+            FROM match_link
+            WHERE decision = 'link'
+              AND record_key_l IN (SELECT record_key FROM _keys)
+              AND record_key_r IN (SELECT record_key FROM _keys)
+            ORDER BY record_key_l, record_key_r
+            """
+        ).pl()
+    finally:
+        con.unregister("_keys")
+
+
+def decision_history(con: duckdb.DuckDBPyConnection, record_a: str, record_b: str) -> pl.DataFrame:
+    """Every decision on a pair, oldest first, with who confirmed and when it was applied."""
+    left, right = sorted((record_a, record_b))
+    return con.sql(
+        """
+        SELECT d.decision_id, d.verdict, d.reviewer, d.decided_at, d.note, d.supersedes,
+               d.queued, c.actor AS confirmed_by, a."at" AS applied_at
+        FROM review_decision d
+        LEFT JOIN review_action c ON c.decision_id = d.decision_id AND c.action = 'confirmed'
+        LEFT JOIN review_action a ON a.decision_id = d.decision_id AND a.action = 'applied'
+        WHERE d.record_key_l = $l AND d.record_key_r = $r
+        ORDER BY d.decision_id
+        """,
+        params={"l": left, "r": right},
+    ).pl()
+
+
+def awaiting_confirmation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Decisions on pairs outside the queue that no second reviewer has confirmed yet."""
+    return con.sql(
+        """
+        SELECT d.decision_id, d.record_key_l, d.record_key_r, d.verdict, d.reviewer,
+               d.decided_at, d.note
+        FROM review_decision d
+        WHERE NOT d.queued
+          AND d.decision_id = (SELECT max(decision_id) FROM review_decision x
+                               WHERE x.record_key_l = d.record_key_l
+                                 AND x.record_key_r = d.record_key_r)
+          AND NOT EXISTS (SELECT 1 FROM review_action a
+                          WHERE a.decision_id = d.decision_id AND a.action = 'confirmed')
+        ORDER BY d.decision_id
+        """
+    ).pl()
 
 
 def undecided_pairs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pl.DataFrame:

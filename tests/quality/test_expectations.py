@@ -66,7 +66,7 @@ INSERT INTO run VALUES
 """
 
 _PINS = """
-INSERT INTO pin_event VALUES
+INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, "at", reason) VALUES
     (1, 'issued', '001085000001', NULL, 'p1', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
     (2, 'issued', '001085000002', NULL, 'p4', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
     (3, 'issued', '079303000001', NULL, 'p2', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
@@ -152,7 +152,8 @@ _MUTATIONS = [
     ),
     ("UPDATE source_record SET pin = NULL WHERE record_key = '001:2'", "source_record.pin_agrees"),
     (
-        "INSERT INTO pin_event VALUES (6, 'issued', '079303000001', NULL, 'p6', 'b2', "
+        "INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, \"at\","
+        " reason) VALUES (6, 'issued', '079303000001', NULL, 'p6', 'b2', "
         "TIMESTAMP '2024-02-01 08:00:00', 'new PIN');"
         "UPDATE pin_serial SET issued = 2 WHERE prefix = '079303'",
         "pin_event.issued_once",

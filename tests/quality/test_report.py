@@ -36,7 +36,7 @@ INSERT INTO match_link VALUES
     ('001:1', '079:1', '001', '1', '079', '1', -9.5, 0.001, 'non_link', 'model', '{}', 'b1'),
     ('079:1', '079:2', '079', '1', '079', '2', 3.25, 0.905, 'review', 'model',
      '{"given_name": {"level": "exact", "weight": 6.1}}', 'b1');
-INSERT INTO pin_event VALUES
+INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, "at", reason) VALUES
     (1, 'issued', '001085000001', NULL, 'p1', 'b1', TIMESTAMP '2024-01-01 08:04:00', NULL),
     (2, 'issued', '079103000001', NULL, 'p2', 'b1', TIMESTAMP '2024-01-01 08:04:00', NULL);
 INSERT INTO quarantine VALUES

@@ -172,13 +172,37 @@ CREATE TABLE IF NOT EXISTS province (
     region_en            VARCHAR
 );
 
+-- Reviewers' decisions (issues 12 and 13). Append-only: no row is ever
+-- updated or deleted. A later decision on a pair supersedes the earlier one
+-- (supersedes = its decision_id); an audit chain can hash the rows in
+-- decision_id order. A decision on a pair that was not in the review queue
+-- (queued = false) is in force only once a second reviewer confirms it.
 CREATE TABLE IF NOT EXISTS review_decision (
+    decision_id          BIGINT PRIMARY KEY,   -- 1, 2, 3... in the order decided
     record_key_l         VARCHAR NOT NULL,
     record_key_r         VARCHAR NOT NULL,
-    same                 BOOLEAN NOT NULL,     -- true: one person; false: never link
-    reviewer             VARCHAR NOT NULL,
+    verdict              VARCHAR NOT NULL,     -- same / different / unsure
+    reviewer             VARCHAR NOT NULL,     -- authenticated user: OS user or workspace login
     decided_at           TIMESTAMP NOT NULL,
-    note                 VARCHAR,
-    PRIMARY KEY (record_key_l, record_key_r),
-    CHECK (record_key_l < record_key_r)
+    note                 VARCHAR,              -- required when queued is false
+    supersedes           BIGINT,               -- the pair's previous decision, if any
+    queued               BOOLEAN NOT NULL,     -- the pair was in the review queue when decided
+    CHECK (record_key_l < record_key_r),
+    CHECK (verdict IN ('same', 'different', 'unsure'))
 );
+
+-- What became of a decision, append-only like review_decision: a second
+-- reviewer confirmed it, or it was applied to the register (with pin_events
+-- naming decision_id). One row per decision and action.
+CREATE TABLE IF NOT EXISTS review_action (
+    decision_id          BIGINT NOT NULL,      -- review_decision.decision_id
+    action               VARCHAR NOT NULL,     -- confirmed / applied
+    actor                VARCHAR NOT NULL,     -- confirming reviewer; user or batch that applied
+    "at"                 TIMESTAMP NOT NULL,
+    batch_id             VARCHAR,              -- applied: the batch_id of its pin_events
+    PRIMARY KEY (decision_id, action),
+    CHECK (action IN ('confirmed', 'applied'))
+);
+
+-- A merge or split made by applying a reviewer's decision names it (issue 13).
+ALTER TABLE pin_event ADD COLUMN IF NOT EXISTS decision_id BIGINT;

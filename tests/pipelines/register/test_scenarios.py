@@ -23,7 +23,7 @@ from dancu.settings import RunSettings
 from dancu.stages import run_batch
 from domain.identity import decode_prefix
 from domain.reference import provinces
-from pipelines.warehouse.registry import connect, record_decision
+from pipelines.warehouse.registry import confirm_decision, connect, record_decision
 from synth import generate
 
 pytestmark = pytest.mark.integration
@@ -264,8 +264,16 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
             flipped = "Nữ" if single[7] == "M" else "Nam"
             _resend(batch, [(*single[:7], flipped), (*pending[:7], "Nam")])
             with connect(registry) as con:
-                record_decision(con, *targets["linked"][:2], same=False, reviewer="test")
-                record_decision(con, *targets["review"][:2], same=True, reviewer="test")
+                # A linked pair is not in the queue: a note and a second reviewer.
+                off_queue = record_decision(
+                    con,
+                    *targets["linked"][:2],
+                    verdict="different",
+                    reviewer="test",
+                    note="two people: different parents in the household book",
+                )
+                confirm_decision(con, off_queue.decision_id, "second-reviewer")
+                record_decision(con, *targets["review"][:2], verdict="same", reviewer="test")
         run_batch(batch, warehouse)
         snapshots.append(_snapshot(registry))
         violations.append(_invariant_violations(registry))
