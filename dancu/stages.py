@@ -332,8 +332,10 @@ def _run_id(batch_id: str, started_at: dt.datetime) -> str:
     return f"{batch_id}/{stamp}-{hashlib.blake2b(stamp.encode(), digest_size=3).hexdigest()}"
 
 
-def check_quality(warehouse: Path, batch_id: str) -> QualitySummary:
-    """Validate the staged records and the registry; write the HTML report.
+def check_quality(
+    warehouse: Path, batch_id: str, settings: RunSettings | None = None
+) -> QualitySummary:
+    """Validate the staged records and the registry; write the HTML reports (vi, en).
 
     Raises:
         quality.expectations.QualityError: a must-hold expectation failed
@@ -348,7 +350,17 @@ def check_quality(warehouse: Path, batch_id: str) -> QualitySummary:
     with connect(warehouse / REGISTRY_FILE) as con:
         registry_report = validate_registry(con)
         reports = [records_report, registry_report]
-        report = write_report(con, warehouse / REPORT_FILE, reports)
+        thresholds = (settings or RunSettings()).match.thresholds
+        report = write_report(
+            con,
+            warehouse / REPORT_FILE,
+            reports,
+            thresholds={
+                "link": thresholds.link,
+                "review": thresholds.review,
+                "bridge": thresholds.bridge,
+            },
+        )
     for r in reports:
         write_validation_json(
             r, staging_dir(warehouse, batch_id) / f"validation-{r.suite_name}.json"
@@ -453,7 +465,7 @@ def run_batch(
     step(f"{batch_id} match: {match.pairs:,} candidate pairs", match.records)
     counts = register_and_load(warehouse, batch_id, settings, started_at)
     step(f"{batch_id} load", counts["rows_loaded"])
-    quality = check_quality(warehouse, batch_id)
+    quality = check_quality(warehouse, batch_id, settings)
     step(f"{batch_id} quality: {quality.expectations} checks", None)
     return RunSummary(
         batch_id=batch_id,

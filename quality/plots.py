@@ -65,6 +65,8 @@ def stacked_histogram(
     *,
     title: str,
     xlabel: str,
+    ylabel: str = "pairs",
+    legend: Mapping[str, str] | None = None,
     bins: int = 40,
 ) -> bytes:
     """Draw a histogram of several groups stacked on shared bins.
@@ -75,6 +77,8 @@ def stacked_histogram(
         colours: Colour per group name.
         title: Chart title.
         xlabel: Label of the value axis.
+        ylabel: Label of the count axis.
+        legend: The legend's name for each group (default: the group's name).
         bins: Number of equal-width bins over the range of all values.
 
     Returns:
@@ -88,13 +92,13 @@ def stacked_histogram(
             [list(groups[name]) for name in names],
             bins=bins,
             stacked=True,
-            label=names,
+            label=[(legend or {}).get(name, name) for name in names],
             color=[colours.get(name, "#888888") for name in names],
         )
         ax.legend(fontsize=8)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("pairs")
+    ax.set_ylabel(ylabel)
     return _png(fig)
 
 

@@ -416,6 +416,36 @@ def awaiting_confirmation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     ).pl()
 
 
+def review_queue(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The whole review queue, one row per pair, for filtering: keys, names, birth,
+    provinces, weight, probability, why in doubt (``decided_by``), ``last_verdict``, batch.
+    """
+    return con.sql(
+        """
+        SELECT q.record_key_l, q.record_key_r, q.full_name_l, q.full_name_r,
+               q.date_of_birth_l, q.date_of_birth_r, q.birth_year_l, q.birth_year_r,
+               q.sex_l, q.sex_r, m.province_code_l, m.province_code_r,
+               q.match_weight, q.match_probability, q.decided_by, q.last_verdict, q.batch_id
+        FROM review_queue q
+        JOIN match_link m USING (record_key_l, record_key_r)
+        ORDER BY q.match_weight DESC NULLS LAST, q.record_key_l, q.record_key_r
+        """
+    ).pl()
+
+
+def recent_events(con: duckdb.DuckDBPyConnection, limit: int = 50) -> pl.DataFrame:
+    """The latest PIN events, newest first, with the decision and reviewer that made them."""
+    return con.sql(
+        """
+        SELECT e.event_id, e.event, e.pin, e.other_pin, e.person_id, e.batch_id, e."at",
+               e.reason, e.decision_id, d.reviewer
+        FROM pin_event e LEFT JOIN review_decision d USING (decision_id)
+        ORDER BY e.event_id DESC LIMIT $limit
+        """,
+        params={"limit": limit},
+    ).pl()
+
+
 def undecided_pairs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pl.DataFrame:
     """The undecided review pairs, most likely matches first."""
     return con.sql(

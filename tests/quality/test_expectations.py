@@ -152,7 +152,7 @@ _MUTATIONS = [
     ),
     ("UPDATE source_record SET pin = NULL WHERE record_key = '001:2'", "source_record.pin_agrees"),
     (
-        "INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, \"at\","
+        'INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, "at",'
         " reason) VALUES (6, 'issued', '079303000001', NULL, 'p6', 'b2', "
         "TIMESTAMP '2024-02-01 08:00:00', 'new PIN');"
         "UPDATE pin_serial SET issued = 2 WHERE prefix = '079303'",
