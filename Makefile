@@ -16,8 +16,9 @@ export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export PYTHONPATH := $(CURDIR)
 
 AIRFLOW_PORT ?= 8080
+REVIEW_PORT ?= 8765
 
-.PHONY: setup demo test lint airflow airflow-stop clean
+.PHONY: setup demo test lint airflow airflow-stop clean review browser screenshots messages
 
 setup: $(VENV)/.synced
 
@@ -32,8 +33,32 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 demo: setup
 	$(BIN)/python -m dancu.demo --inbox data/samples/inbox --warehouse warehouse
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+# Debian's chromium for the browser tests (apt-installed when missing and root).
+browser:
+	@scripts/ensure-chromium.sh
+
+# The browser tests again, copying their screenshots into docs/screenshots/ (for the README).
+screenshots: setup browser
+	DANCU_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -m browser -q
+
+# The review workspace on 127.0.0.1:$(REVIEW_PORT) for the warehouse of `make demo`.
+# The first time, it asks for a password for you (your OS user name); add other
+# reviewers with `$(BIN)/dancu review user add NAME --users .review/users`.
+review: setup
+	@test -s .review/users || $(BIN)/dancu review user add "$$(id -un)" --users .review/users
+	$(BIN)/dancu review serve --warehouse warehouse --users .review/users \
+		--secret-file .review/session.key --port $(REVIEW_PORT)
+
+# Extract the pages' messages and merge them into the Vietnamese catalogs (then translate).
+messages: setup
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ --no-location -o .review-quality.pot quality
+	$(BIN)/pybabel update -N -l vi -D report -i .review-quality.pot -d quality/locale
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ --no-location -o .review-workspace.pot dancu/workspace
+	$(BIN)/pybabel update -N -l vi -D workspace -i .review-workspace.pot -d dancu/workspace/locale
+	rm -f .review-quality.pot .review-workspace.pot
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy domain pipelines matching quality synth dancu dags
@@ -58,7 +83,7 @@ airflow-stop:
 	else echo "not running"; fi
 
 clean:
-	rm -rf $(VENV) .uv-bootstrap .airflow warehouse
+	rm -rf $(VENV) .uv-bootstrap .airflow warehouse .review
 
 # Benchmark-only environment with Splink (bench/vs_splink.py); not a project dependency.
 BENCH_VENV := .bench-venv

@@ -46,7 +46,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dancu.settings import RunSettings, load_settings
-from dancu.stages import apply_decisions
+from dancu.stages import ApplySummary, apply_decisions
 from dancu.workspace.users import Users
 from domain.vntext import fold, fold_expr
 from pipelines.warehouse import REGISTRY_FILE, connect
@@ -231,10 +231,10 @@ class Workspace:
         with self._lock, connect(self.registry) as con:
             yield con
 
-    def apply(self, actor: str) -> str:
-        """Apply the decisions in force now; return the summary line."""
+    def apply(self, actor: str) -> ApplySummary:
+        """Apply the decisions in force now."""
         with self._lock:
-            return apply_decisions(self.warehouse, self.settings, actor=actor).to_text()
+            return apply_decisions(self.warehouse, self.settings, actor=actor)
 
 
 def _lang(request: Request) -> str:
@@ -467,10 +467,22 @@ def create_app(warehouse: Path, users: Path, secret: str, settings: RunSettings)
 
     @_login_required
     async def apply(request: Request) -> Response:
+        _ = _gettext(request)
         try:
-            _say(request, work.apply(request.session["user"]))
+            done = work.apply(request.session["user"])
         except duckdb.IOException as err:
             return _busy(request, err)
+        if not done.decisions:
+            _say(request, _("No decision waits to be applied."))
+        else:
+            events = ", ".join(
+                f"{n} {_(EVENT_NAMES.get(kind, kind))}" for kind, n in sorted(done.events.items())
+            )
+            _say(
+                request,
+                _("%(n)s decisions applied; PIN events: %(events)s.")
+                % {"n": done.decisions, "events": events or _("none")},
+            )
         return RedirectResponse("/events", status_code=303)
 
     @_login_required

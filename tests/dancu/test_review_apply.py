@@ -32,18 +32,11 @@ from pipelines.warehouse.registry import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory, sample_inbox: Path) -> Path:
-    warehouse = tmp_path_factory.mktemp("review-base")
-    run_batch(sample_inbox / "2021-06-15", warehouse)
-    return warehouse
-
-
 @pytest.fixture
-def warehouse(loaded: Path, tmp_path: Path) -> Path:
+def warehouse(one_batch_warehouse: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "warehouse"
     copy.mkdir()
-    shutil.copy(loaded / "registry.duckdb", copy / "registry.duckdb")
+    shutil.copy(one_batch_warehouse / "registry.duckdb", copy / "registry.duckdb")
     return copy
 
 
