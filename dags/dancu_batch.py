@@ -4,22 +4,28 @@
 Runs the same stages as `dancu run`, one Airflow task each, for the batch
 folder `inbox/<batch>`:
 
-1. **plan**: list the province folders (unknown folders are rejected into quarantine);
-2. **ingest**: one mapped task per province folder: read, standardise and stage as Parquet;
-3. **validate_staged**: Great Expectations on the staged records (fails loudly);
-4. **match**: the batch's new or changed records against themselves and everyone
+1. **plan**: list the province folders (unknown folders are rejected into quarantine)
+   and pack them into groups of at most 64 MB of files;
+2. **ingest**: one mapped task per group of province folders (a large province is a
+   group of its own): read, standardise and stage as Parquet, province by province;
+3. **validate_staged**: Great Expectations on the staged records (fails loudly; one
+   log line per suite with the checks passed and failed);
+4. **apply_decisions**: reviewers' decisions not yet applied take effect (merges and
+   splits whose PIN events name the decision and the reviewer);
+5. **match**: the batch's new or changed records against themselves and everyone
    registered (blocking, comparisons, Fellegi-Sunter scores, clusters, reviewers' decisions);
-5. **load**: update the persons the batch touched and their PINs, and write
+6. **load**: update the persons the batch touched and their PINs, and write
    `registry.duckdb` in one transaction;
-6. **quality**: Great Expectations on the registry and the HTML report.
+7. **quality**: Great Expectations on the registry and the HTML reports (Vietnamese
+   `report.html`, English `report.en.html`).
 
-Params: `inbox` (folder holding batch folders), `batch` (the batch folder name),
-`warehouse` (where `registry.duckdb` and `report.html` live), `settings` (a TOML
-settings file, see `dancu/defaults.toml`; empty for the defaults). A batch already
-loaded with exactly the same files is skipped (nothing changes). Runs of this DAG
-are serialised (`max_active_runs=1`): batches must load in order. The
-`dancu_inbox` DAG triggers a run for each new batch that arrives; a run can also
-be triggered by hand with the params.
+Params (each described in the trigger form): `inbox`, `batch`, `warehouse`,
+`settings`. A batch already loaded with exactly the same files is skipped
+(nothing changes). Runs of this DAG are serialised (`max_active_runs=1`):
+batches must load in order. The `dancu_inbox` DAG triggers a run for each new
+batch that arrives; a run can also be triggered by hand with the params. The
+DAG is paused when first created: unpause it (the toggle in the UI, or
+`airflow dags unpause dancu_batch`) before its runs start.
 
 Retries are safe: every task overwrites its own outputs; `load` is one DuckDB
 transaction, and once it has committed, a retried `load` finds the batch's
@@ -55,18 +61,39 @@ def _settings(params: dict[str, Any]) -> RunSettings:
     max_active_runs=1,
     doc_md=__doc__,
     tags=["dancu"],
+    is_paused_upon_creation=True,
     params={
-        "inbox": Param(str(_REPO / "data" / "samples" / "inbox"), type="string"),
-        "batch": Param("2021-06-15", type="string"),
-        "warehouse": Param(str(_REPO / "warehouse"), type="string"),
-        "settings": Param("", type="string"),
+        "inbox": Param(
+            str(_REPO / "data" / "samples" / "inbox"),
+            type="string",
+            title="Inbox",
+            description="The folder that holds the batch folders (inbox/<batch>/<province>/).",
+        ),
+        "batch": Param(
+            "2021-06-15",
+            type="string",
+            title="Batch",
+            description="The batch folder's name under the inbox, e.g. 2021-06-15.",
+        ),
+        "warehouse": Param(
+            str(_REPO / "warehouse"),
+            type="string",
+            title="Warehouse",
+            description="The folder of registry.duckdb, the reports and the staging area.",
+        ),
+        "settings": Param(
+            "",
+            type="string",
+            title="Settings file",
+            description="A TOML settings file (every key: dancu/defaults.toml); empty: defaults.",
+        ),
     },
 )
 def dancu_batch() -> None:
     """Wire the stages of one batch run."""
 
     @task
-    def plan(params: dict[str, Any] | None = None) -> list[str]:
+    def plan(params: dict[str, Any] | None = None) -> list[list[str]]:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from dancu.stages import plan
@@ -78,20 +105,25 @@ def dancu_batch() -> None:
             raise AirflowSkipException(
                 f"batch {params['batch']} is already loaded with these files"
             )
-        return planned.provinces
+        return planned.groups
 
-    @task(retries=2, retry_delay=dt.timedelta(seconds=10), map_index_template="{{ province }}")
-    def ingest(province: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from dancu.stages import ingest
+    @task(
+        retries=2,
+        retry_delay=dt.timedelta(seconds=10),
+        map_index_template="{{ provinces | join(' ') | truncate(60) }}",
+    )
+    def ingest(provinces: list[str], params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        from dancu.stages import ingest_group
 
         assert params is not None
         batch_dir = Path(params["inbox"]) / params["batch"]
         warehouse = Path(params["warehouse"])
-        return ingest(batch_dir, province, warehouse, _settings(params)).to_dict()
+        done = ingest_group(batch_dir, provinces, warehouse, _settings(params))
+        return [summary.to_dict() for summary in done]
 
     @task(retries=1, retry_delay=dt.timedelta(seconds=10))
     def validate_staged(
-        summaries: list[dict[str, Any]], params: dict[str, Any] | None = None
+        summaries: list[list[dict[str, Any]]], params: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         from dancu.stages import validate_staged
 
@@ -99,7 +131,20 @@ def dancu_batch() -> None:
         return validate_staged(Path(params["warehouse"]), params["batch"]).to_dict()
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30))
-    def match(staged: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def apply_decisions(
+        staged: dict[str, Any], params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        from dancu.stages import apply_decisions
+
+        assert params is not None
+        batch = params["batch"]
+        applied = apply_decisions(
+            Path(params["warehouse"]), _settings(params), actor=f"batch {batch}", batch_id=batch
+        )
+        return applied.to_dict()
+
+    @task(retries=2, retry_delay=dt.timedelta(seconds=30))
+    def match(applied: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
         from dancu.stages import match_batch
 
         assert params is not None
@@ -120,11 +165,12 @@ def dancu_batch() -> None:
         from dancu.stages import check_quality
 
         assert params is not None
-        return check_quality(Path(params["warehouse"]), params["batch"]).to_dict()
+        warehouse, batch = Path(params["warehouse"]), params["batch"]
+        return check_quality(warehouse, batch, _settings(params)).to_dict()
 
-    summaries = ingest.expand(province=plan())
+    summaries = ingest.expand(provinces=plan())
     # TaskFlow passes XComArgs at parse time and values at run time.
-    quality(load(match(validate_staged(summaries))))  # type: ignore[arg-type]
+    quality(load(match(apply_decisions(validate_staged(summaries)))))  # type: ignore[arg-type]
 
 
 dancu_batch()

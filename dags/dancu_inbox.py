@@ -35,9 +35,25 @@ _REPO = Path(__file__).resolve().parent.parent
     doc_md=__doc__,
     tags=["dancu"],
     params={
-        "inbox": Param(str(_REPO / "data" / "samples" / "inbox"), type="string"),
-        "warehouse": Param(str(_REPO / "warehouse"), type="string"),
-        "settle_minutes": Param(10, type="number", minimum=0),
+        "inbox": Param(
+            str(_REPO / "data" / "samples" / "inbox"),
+            type="string",
+            title="Inbox",
+            description="The folder watched for batch folders (inbox/<batch>/<province>/).",
+        ),
+        "warehouse": Param(
+            str(_REPO / "warehouse"),
+            type="string",
+            title="Warehouse",
+            description="The warehouse the triggered dancu_batch runs load into.",
+        ),
+        "settle_minutes": Param(
+            10,
+            type="number",
+            minimum=0,
+            title="Settle minutes",
+            description="A batch whose files changed less than this many minutes ago waits.",
+        ),
     },
 )
 def dancu_inbox() -> None:

@@ -133,13 +133,27 @@ class ApplySummary:
         return f"applied {self.decisions} decision(s) ({self.batch_id}): PIN events {done}"
 
 
+#: Input bytes one Airflow ingest task takes on: small provinces share a task,
+#: since starting a task costs seconds while a small province takes a fraction of one.
+INGEST_TASK_BYTES = 64 * 2**20
+
+
 @dataclass(frozen=True)
 class Plan:
-    """The province folders of a batch, or that it is already loaded with these files."""
+    """The province folders of a batch, or that it is already loaded with these files.
+
+    Attributes:
+        batch_id: The batch (its folder's name).
+        provinces: Its province folders, in order.
+        already_loaded: The registry holds the batch with exactly these files.
+        groups: The provinces in groups of at most ``INGEST_TASK_BYTES`` of
+            files (a larger province alone): one Airflow ingest task each.
+    """
 
     batch_id: str
     provinces: list[str]
     already_loaded: bool = False
+    groups: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the plan as plain data (for XCom)."""
@@ -153,7 +167,30 @@ def plan(batch_dir: Path, warehouse: Path, settings: RunSettings) -> Plan:
     """
     if not settings.force and batch_is_loaded(batch_dir, warehouse):
         return Plan(batch_dir.name, [], already_loaded=True)
-    return Plan(batch_dir.name, plan_batch(batch_dir, warehouse))
+    provinces = plan_batch(batch_dir, warehouse)
+    return Plan(batch_dir.name, provinces, groups=group_provinces(batch_dir, provinces))
+
+
+def group_provinces(
+    batch_dir: Path, provinces: list[str], max_bytes: int = INGEST_TASK_BYTES
+) -> list[list[str]]:
+    """The provinces in order, packed into groups of at most ``max_bytes`` of files.
+
+    A province larger than ``max_bytes`` is a group of its own; so the large
+    provinces of a national batch still get a task each, and the many small
+    ones of a small batch share one.
+    """
+    groups: list[list[str]] = []
+    size = 0
+    for code in provinces:
+        folder = batch_dir / code
+        files = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        if not groups or size + files > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(code)
+        size += files
+    return groups
 
 
 def plan_batch(batch_dir: Path, warehouse: Path) -> list[str]:
@@ -199,6 +236,13 @@ def ingest(
 ) -> IngestSummary:
     """Ingest one province folder of a batch into the warehouse's staging."""
     return ingest_province(batch_dir, province_code, warehouse / "staging", settings.read_limits)
+
+
+def ingest_group(
+    batch_dir: Path, provinces: list[str], warehouse: Path, settings: RunSettings
+) -> list[IngestSummary]:
+    """Ingest several province folders one after the other (one Airflow task)."""
+    return [ingest(batch_dir, code, warehouse, settings) for code in provinces]
 
 
 def staged_records(warehouse: Path, batch_id: str) -> pl.DataFrame:
