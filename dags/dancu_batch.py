@@ -10,14 +10,18 @@ folder `inbox/<batch>`:
    group of its own): read, standardise and stage as Parquet, province by province;
 3. **validate_staged**: Great Expectations on the staged records (fails loudly; one
    log line per suite with the checks passed and failed);
-4. **apply_decisions**: reviewers' decisions not yet applied take effect (merges and
-   splits whose PIN events name the decision and the reviewer);
-5. **match**: the batch's new or changed records against themselves and everyone
-   registered (blocking, comparisons, Fellegi-Sunter scores, clusters, reviewers' decisions);
-6. **load**: update the persons the batch touched and their PINs, and write
+4. **match**: first the reviewers' decisions not yet applied take effect (merges and
+   splits whose PIN events name the decision and the reviewer), then the batch's new or
+   changed records are matched against themselves and everyone registered (blocking,
+   comparisons, Fellegi-Sunter scores, clusters, reviewers' decisions);
+5. **load**: update the persons the batch touched and their PINs, and write
    `registry.duckdb` in one transaction;
-7. **quality**: Great Expectations on the registry and the HTML reports (Vietnamese
+6. **quality**: Great Expectations on the registry and the HTML reports (Vietnamese
    `report.html`, English `report.en.html`).
+
+Each task costs seconds to start (a process, its imports), so the stages are
+grouped where the measurement said so: small provinces share an ingest task,
+and applying decisions runs in the match task (`dancu_review` applies them alone).
 
 Params (each described in the trigger form): `inbox`, `batch`, `warehouse`,
 `settings`. A batch already loaded with exactly the same files is skipped
@@ -131,25 +135,13 @@ def dancu_batch() -> None:
         return validate_staged(Path(params["warehouse"]), params["batch"]).to_dict()
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30))
-    def apply_decisions(
-        staged: dict[str, Any], params: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        from dancu.stages import apply_decisions
+    def match(staged: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from dancu.stages import apply_decisions, match_batch
 
         assert params is not None
-        batch = params["batch"]
-        applied = apply_decisions(
-            Path(params["warehouse"]), _settings(params), actor=f"batch {batch}", batch_id=batch
-        )
-        return applied.to_dict()
-
-    @task(retries=2, retry_delay=dt.timedelta(seconds=30))
-    def match(applied: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from dancu.stages import match_batch
-
-        assert params is not None
-        warehouse = Path(params["warehouse"])
-        return match_batch(warehouse, params["batch"], _settings(params)).to_dict()
+        warehouse, batch, settings = Path(params["warehouse"]), params["batch"], _settings(params)
+        applied = apply_decisions(warehouse, settings, actor=f"batch {batch}", batch_id=batch)
+        return {**match_batch(warehouse, batch, settings).to_dict(), "decisions": applied.decisions}
 
     @task(outlets=[REGISTRY], retries=2, retry_delay=dt.timedelta(seconds=30))
     def load(matched: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -170,7 +162,7 @@ def dancu_batch() -> None:
 
     summaries = ingest.expand(provinces=plan())
     # TaskFlow passes XComArgs at parse time and values at run time.
-    quality(load(match(apply_decisions(validate_staged(summaries)))))  # type: ignore[arg-type]
+    quality(load(match(validate_staged(summaries))))  # type: ignore[arg-type]
 
 
 dancu_batch()

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -26,7 +26,6 @@ from dancu.inbox import batch_fingerprint, batch_is_loaded
 from dancu.settings import RunSettings
 from dancu.summary import RunSummary
 from domain.schema import FILE_COUNT_SCHEMA, LINK_SCHEMA, QUARANTINE_SCHEMA, RECORD_SCHEMA
-from matching import LinkResult, link_records, reviewed_clusters
 from pipelines.ingest import (
     IngestSummary,
     UnknownProvinceError,
@@ -54,6 +53,10 @@ from pipelines.warehouse import (
     staging_part,
     write_parquet_atomic,
 )
+
+if TYPE_CHECKING:
+    from matching import LinkResult
+
 from pipelines.warehouse.registry import (
     batch_model,
     pending_decisions,
@@ -258,16 +261,24 @@ def staged_files(warehouse: Path, batch_id: str) -> pl.DataFrame:
 def validate_staged(warehouse: Path, batch_id: str) -> ValidationSummary:
     """Great Expectations on the staged records and counts.
 
+    The report is kept in the staging area (``validation-records.json``) for
+    the quality stage's page, so the suite runs once per batch.
+
     Raises:
         quality.expectations.QualityError: a must-hold expectation failed.
     """
-    from quality.expectations import validate_records
+    from quality.expectations import validate_records, write_validation_json
 
     records = staged_records(warehouse, batch_id)
     report = validate_records(records, staged_files(warehouse, batch_id))
+    write_validation_json(report, _validation_file(warehouse, batch_id, report.suite_name))
     report.raise_for_failures()
     failed = sum(1 for r in report.results if not r.success)
     return ValidationSummary(report.suite_name, len(report.results), failed, records.height)
+
+
+def _validation_file(warehouse: Path, batch_id: str, suite: str) -> Path:
+    return staging_dir(warehouse, batch_id) / f"validation-{suite}.json"
 
 
 def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> MatchSummary:
@@ -278,6 +289,8 @@ def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> MatchS
     cannot-link rule or a reviewer's decision now separates them), and every
     reviewer's decision is applied.
     """
+    from matching import link_records
+
     new = staged_records(warehouse, batch_id)
     registry = warehouse / REGISTRY_FILE
     out = staging_dir(warehouse, batch_id) / "match"
@@ -379,17 +392,30 @@ def _run_id(batch_id: str, started_at: dt.datetime) -> str:
 def check_quality(
     warehouse: Path, batch_id: str, settings: RunSettings | None = None
 ) -> QualitySummary:
-    """Validate the staged records and the registry; write the HTML reports (vi, en).
+    """Validate the registry; write the HTML reports (vi, en) with both validations.
+
+    The staged records' validation is the one ``validate_staged`` kept (it
+    is run again only when that file is missing).
 
     Raises:
         quality.expectations.QualityError: a must-hold expectation failed
             (after the report is written, so reviewers can see which).
     """
-    from quality.expectations import validate_records, validate_registry, write_validation_json
+    from quality.expectations import (
+        read_validation_json,
+        validate_records,
+        validate_registry,
+        write_validation_json,
+    )
     from quality.report import write_report
 
-    records_report = validate_records(
-        staged_records(warehouse, batch_id), staged_files(warehouse, batch_id)
+    kept = _validation_file(warehouse, batch_id, "records")
+    records_report = (
+        read_validation_json(kept)
+        if kept.exists()
+        else validate_records(
+            staged_records(warehouse, batch_id), staged_files(warehouse, batch_id)
+        )
     )
     with connect(warehouse / REGISTRY_FILE) as con:
         registry_report = validate_registry(con)
@@ -406,9 +432,7 @@ def check_quality(
             },
         )
     for r in reports:
-        write_validation_json(
-            r, staging_dir(warehouse, batch_id) / f"validation-{r.suite_name}.json"
-        )
+        write_validation_json(r, _validation_file(warehouse, batch_id, r.suite_name))
     for r in reports:
         r.raise_for_failures()
     return QualitySummary(str(report), sum(len(r.results) for r in reports))
@@ -440,6 +464,8 @@ def apply_decisions(
         pending = pending_decisions(con)
         if pending.is_empty():
             return ApplySummary(0)
+        from matching import reviewed_clusters
+
         batch_id = batch_id or f"review:{int(pending['decision_id'].max())}"  # type: ignore[arg-type]
         keys = sorted(set(pending["record_key_l"]) | set(pending["record_key_r"]))
         records = person_records(con, keys)

@@ -28,7 +28,6 @@ def test_the_dagbag_loads_without_import_errors(airflow_db: Path) -> None:
         "plan",
         "ingest",
         "validate_staged",
-        "apply_decisions",
         "match",
         "load",
         "quality",

@@ -172,6 +172,12 @@ CREATE TABLE IF NOT EXISTS province (
     region_en            VARCHAR
 );
 
+-- The schema this registry was last brought up to (digest of registry.sql,
+-- views.sql and comments.csv): a connection skips the DDL when it matches.
+CREATE TABLE IF NOT EXISTS schema_version (
+    digest               VARCHAR NOT NULL
+);
+
 -- Reviewers' decisions (issues 12 and 13). Append-only: no row is ever
 -- updated or deleted. A later decision on a pair supersedes the earlier one
 -- (supersedes = its decision_id); an audit chain can hash the rows in
