@@ -8,7 +8,9 @@ does (127.0.0.1, parallelism 4, its own process group and a fresh
 AIRFLOW_HOME), unpauses ``dancu_batch``, triggers it for the same batch
 into a second warehouse through the REST API, waits for the run and prints
 the run's duration (start to end, as Airflow records it) and the wall time
-from the trigger, then stops the whole process group. ``--repo`` points at
+from the trigger, then stops the whole process group. The DAG runs twice, into
+two fresh warehouses: the first run also pays for starting the executor's
+workers (once per Airflow start), the second is what every later batch pays. ``--repo`` points at
 a checkout whose ``dags/`` and code are run (to measure another branch with
 this environment).
 """
@@ -147,38 +149,41 @@ def main() -> int:
         )["access_token"]
         _wait("dancu_batch to be parsed", lambda: _call(f"{base}/api/v2/dags/dancu_batch", token))
         _call(f"{base}/api/v2/dags/dancu_batch", token, "PATCH", {"is_paused": False})
-        conf = {"inbox": str(inbox), "batch": batch, "warehouse": str(work / "dag")}
-        triggered = time.perf_counter()
-        run = _call(
-            f"{base}/api/v2/dags/dancu_batch/dagRuns",
-            token,
-            "POST",
-            {"logical_date": None, "conf": conf},
-        )
-        run_id = run["dag_run_id"]
-        url = f"{base}/api/v2/dags/dancu_batch/dagRuns/{urllib.request.quote(run_id, safe='')}"
-        final = _wait(
-            "the DAG run",
-            lambda: (r := _call(url, token))["state"] in ("success", "failed") and r,
-            timeout=1200,
-        )
-        wall = time.perf_counter() - triggered
-        duration = (
-            dt.datetime.fromisoformat(final["end_date"])
-            - dt.datetime.fromisoformat(final["start_date"])
-        ).total_seconds()
-        tasks = _call(f"{url}/taskInstances?limit=100", token)["task_instances"]
-        print(
-            f"dancu_batch under the scheduler: {final['state']}, run {duration:.1f} s"
-            f" (start to end), {wall:.1f} s from the trigger; {len(tasks)} task instances"
-        )
-        for ti in sorted(tasks, key=lambda t: t.get("start_date") or ""):
-            print(
-                f"  {ti['task_id']}[{ti.get('map_index', -1)}] {ti['state']}"
-                f" {ti.get('duration') or 0:.1f} s"
+        ok = True
+        for attempt in (1, 2):
+            conf = {"inbox": str(inbox), "batch": batch, "warehouse": str(work / f"dag{attempt}")}
+            triggered = time.perf_counter()
+            run = _call(
+                f"{base}/api/v2/dags/dancu_batch/dagRuns",
+                token,
+                "POST",
+                {"logical_date": None, "conf": conf},
             )
-        print(f"ratio: {duration / cli:.2f} x the CLI time")
-        return 0 if final["state"] == "success" else 1
+            run_id = run["dag_run_id"]
+            url = f"{base}/api/v2/dags/dancu_batch/dagRuns/{urllib.request.quote(run_id, safe='')}"
+            final = _wait(
+                "the DAG run",
+                lambda url=url: (r := _call(url, token))["state"] in ("success", "failed") and r,
+                timeout=1200,
+            )
+            wall = time.perf_counter() - triggered
+            duration = (
+                dt.datetime.fromisoformat(final["end_date"])
+                - dt.datetime.fromisoformat(final["start_date"])
+            ).total_seconds()
+            tasks = _call(f"{url}/taskInstances?limit=100", token)["task_instances"]
+            print(
+                f"dancu_batch run {attempt} under the scheduler: {final['state']}, {duration:.1f} s"
+                f" (start to end), {wall:.1f} s from the trigger; {len(tasks)} task instances"
+            )
+            for ti in sorted(tasks, key=lambda t: t.get("start_date") or ""):
+                print(
+                    f"  {ti['task_id']}[{ti.get('map_index', -1)}] {ti['state']}"
+                    f" {ti.get('duration') or 0:.1f} s"
+                )
+            print(f"  ratio: {duration / cli:.2f} x the CLI time", flush=True)
+            ok = ok and final["state"] == "success"
+        return 0 if ok else 1
     finally:
         os.killpg(standalone.pid, signal.SIGTERM)
         try:

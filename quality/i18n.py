@@ -12,6 +12,7 @@ catalogs and template folders.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import gettext
 import io
@@ -71,9 +72,8 @@ def translations(lang: str, catalogs: Sequence[Path] = ()) -> gettext.NullTransl
     ]
     if not chain:
         return found
-    first = _catalog(chain[0])
-    translation = gettext.GNUTranslations()
-    translation._catalog = dict(first._catalog)  # type: ignore[attr-defined]
+    translation = copy.copy(_catalog(chain[0]))  # keeps the catalog's plural rule
+    translation._catalog = dict(translation._catalog)  # type: ignore[attr-defined]
     for po in chain[1:]:
         for key, text in _catalog(po)._catalog.items():  # type: ignore[attr-defined]
             translation._catalog.setdefault(key, text)  # type: ignore[attr-defined]

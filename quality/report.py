@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from quality.expectations import ValidationReport
 from quality.explain import AGREEMENT, model_levels
-from quality.i18n import LANGUAGES, N_, environment, province_name, translations
+from quality.i18n import LANGUAGES, N_, environment, province_name
 from quality.pairs import review_pairs
 from quality.plots import bar_chart, png_data_uri, stacked_histogram
 
@@ -96,14 +96,15 @@ def write_report(
         ``out_html``.
     """
     data = _data(con, max_review_pairs)
+    charts = _charts(data)
     for lang in LANGUAGES:
-        _ = translations(lang).gettext
         page = (
             environment(lang)
             .get_template("report.html.j2")
             .render(
                 **data,
-                **_charts(data, _),
+                **charts,
+                colours=_DECISION_COLOURS,
                 thresholds=thresholds,
                 workspace_url=workspace_url,
                 validations=validations,
@@ -201,59 +202,40 @@ def _data(con: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
     }
 
 
-def _charts(data: dict[str, Any], _: Any) -> dict[str, str | None]:
-    """The charts as data URIs, their words in the page's language."""
+def _charts(data: dict[str, Any]) -> dict[str, str | None]:
+    """The charts as data URIs, drawn once for both languages: no words inside them.
+
+    The page captions each chart and its axes, and gives the histogram's
+    legend, in its own language.
+    """
     provinces = data["provinces"]
-    province_chart = (
-        _uri(
-            bar_chart(
-                [province_name(code) for code, _n in provinces],
-                [n for _c, n in provinces],
-                title=_("Source records per province"),
-                xlabel=_("Province"),
-                ylabel=_("Records"),
-            )
-        )
-        if provinces
-        else None
-    )
     weights = data["weights"]
+    clusters = data["clusters"]
     order = [d for d in _DECISION_COLOURS if d in weights] + [
         d for d in weights if d not in _DECISION_COLOURS
     ]
-    weight_chart = (
-        _uri(
+    return {
+        "province_chart": _uri(
+            bar_chart([province_name(c) for c, _n in provinces], [n for _c, n in provinces])
+        )
+        if provinces
+        else None,
+        "weight_chart": _uri(
             stacked_histogram(
-                {d: weights[d] for d in order},
-                _DECISION_COLOURS,
-                title=_("Match weight of scored pairs"),
-                xlabel=_("match weight (log2 Bayes factor)"),
-                ylabel=_("Pairs"),
-                legend={d: _(DECISION_NAMES.get(d, d)) for d in order},
+                {d: weights[d] for d in order}, _DECISION_COLOURS, ylabel=None, legend={}
             )
         )
         if any(weights.values())
-        else None
-    )
-    clusters = data["clusters"]
-    cluster_chart = (
-        _uri(
+        else None,
+        "cluster_chart": _uri(
             bar_chart(
                 [str(size) for size, _n in clusters],
                 [n for _s, n in clusters],
-                title=_("Cluster sizes"),
-                xlabel=_("Records per person"),
-                ylabel=_("Persons"),
                 log_y=max(n for _s, n in clusters) > 100,
             )
         )
         if clusters
-        else None
-    )
-    return {
-        "province_chart": province_chart,
-        "weight_chart": weight_chart,
-        "cluster_chart": cluster_chart,
+        else None,
     }
 
 
