@@ -97,3 +97,26 @@ def test_generate_prints_a_summary_and_run_prints_progress_lines(tmp_path: Path)
     )
     assert any(re.fullmatch(r"dancu run: \S+ match: .* [\d.]+ s", x) for x in lines)
     assert any(" quality: " in x for x in lines)
+
+
+@pytest.mark.unit
+def test_on_a_terminal_progress_redraws_one_bar() -> None:
+    import io
+
+    from dancu.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    progress = Progress("dancu run", screen)
+    progress.expect(4)
+    progress("2021-06-15 ingest 001", 1200)
+    progress("2021-06-15 match", 3000)
+    progress.close()
+    frames = screen.getvalue().split("\r\x1b[2K")
+    assert frames[1].startswith("dancu run [######------------------] 1/4 2021-06-15 ingest 001,")
+    assert "1,200 rows" in frames[1] and "\n" not in screen.getvalue()
+    assert frames[2].startswith("dancu run [############------------] 2/4 2021-06-15 match")
+    assert frames[-1] == ""
