@@ -7,6 +7,12 @@ few rules constrain the model's decision:
   one household, told apart by their given names or birth dates) force
   ``non_link`` and also forbid the two records from ending in one cluster
   through other links;
+* ``keep_apart`` rules (two given names that are both names people carry,
+  a tone or a letter apart, on one birth date; two real birth dates of one
+  year) send a pair the model would link or review to review, and forbid
+  its records from one cluster as a cannot-link does, until a reviewer
+  says they are one person: the pair is most likely two people, but a
+  clerk can tell, so it stays in the queue;
 * ``at_most_review`` rules (a sex conflict without a shared ID number) keep
   a pair the model would link for a human to review instead.
 
@@ -24,7 +30,10 @@ import polars as pl
 
 from matching.pair_values import Similarity, pair_frame, similarity_scores
 
-Effect = Literal["cannot_link", "at_most_review"]
+Effect = Literal["cannot_link", "keep_apart", "at_most_review"]
+
+#: Effects that keep two records out of one cluster (see ``cannot_link_pairs``).
+APART: tuple[Effect, ...] = ("cannot_link", "keep_apart")
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,6 +229,86 @@ def parent_of_rule() -> PairRule:
     )
 
 
+#: Records carrying a given name before it counts as a name people have,
+#: rather than a slip: a typo makes a name no other record carries, twins
+#: are given two real names.
+ATTESTED_NAME_RECORDS = 3
+
+
+def _attested_given(records: int) -> pl.Expr:
+    """Both given names are carried by at least ``records`` records (as written when marked)."""
+    both_marked = _l("name_marked") & _r("name_marked")
+    toned = pl.min_horizontal(_l("given_name__tone_n"), _r("given_name__tone_n"))
+    folded = pl.min_horizontal(_l("given_name__fold_n"), _r("given_name__fold_n"))
+    return (pl.when(both_marked).then(toned).otherwise(folded) >= records).fill_null(False)
+
+
+def named_alike_rule(records: int = ATTESTED_NAME_RECORDS) -> PairRule:
+    """One real birth date, one family, two given names people carry: keep apart, review.
+
+    Twins are often named a tone mark or a letter apart (Hà and Hạ, Thúy and
+    Thủy, Khang and Khanh), closer than the twins rules' "clearly different
+    names". A clerk's slip gives a name as close, but one that no other
+    record carries; when both names are carried by at least ``records``
+    records of the run, and the records share a real birth date and a
+    household or surname with no shared ID number, they are kept apart and
+    reviewed. When both records are written with diacritics the names are
+    compared as written (Hà and Hạ differ); else folded.
+    """
+    both_marked = _l("name_marked") & _r("name_marked")
+    given_differ = (
+        pl.when(both_marked)
+        .then(_differ("given_name__tone"))
+        .otherwise(_differ("given_name__fold"))
+        .fill_null(False)
+    )
+    return PairRule(
+        name="named_alike",
+        effect="keep_apart",
+        columns=(
+            "date_of_birth__full",
+            "household_id__key",
+            "family_name__variant",
+            "given_name__tone",
+            "given_name__fold",
+            "given_name__tone_n",
+            "given_name__fold_n",
+            "name_marked",
+            "id_number",
+        ),
+        when=_eq("date_of_birth__full")
+        & (_eq("household_id__key") | _eq("family_name__variant"))
+        & given_differ
+        & _attested_given(records)
+        & ~_eq("id_number"),
+    )
+
+
+def dates_conflict_rule() -> PairRule:
+    """Two real birth dates of one year that differ (not a day-month swap): keep apart, review.
+
+    A person's records lose precision (a year, a 01/01 placeholder), swap
+    day and month or mistype the year; two real dates of the same year, day
+    or month different, are most often two people of one name (namesakes are
+    common at the scale of a country), and a slip of the day is for a clerk
+    to confirm.
+    """
+    both_real = _l("date_of_birth__full").is_not_null() & _r("date_of_birth__full").is_not_null()
+    swapped = (_l("birth_day") == _r("birth_month")) & (_l("birth_month") == _r("birth_day"))
+    return PairRule(
+        name="dates_conflict",
+        effect="keep_apart",
+        columns=("date_of_birth__full", "birth_year", "birth_month", "birth_day", "id_number"),
+        when=(
+            both_real
+            & _eq("birth_year")
+            & _differ("date_of_birth__full")
+            & ~swapped.fill_null(False)
+            & ~_eq("id_number")
+        ).fill_null(False),
+    )
+
+
 def sex_conflict_rule() -> PairRule:
     """Different recorded sex and no shared ID number: never linked automatically."""
     return PairRule(
@@ -238,6 +327,8 @@ def default_rules() -> tuple[PairRule, ...]:
         household_names_rule(),
         household_dates_rule(),
         parent_of_rule(),
+        named_alike_rule(),
+        dates_conflict_rule(),
         sex_conflict_rule(),
     )
 
@@ -260,8 +351,11 @@ def rule_flags(
 def cannot_link_pairs(
     prepared: pl.DataFrame, pairs: pl.DataFrame, rules: Sequence[PairRule]
 ) -> pl.Series:
-    """Return a Boolean per pair: does any ``cannot_link`` rule hold for it."""
-    cannot = [r for r in rules if r.effect == "cannot_link"]
+    """Return a Boolean per pair: does a rule keep its records apart.
+
+    The rules that do are those of effect ``cannot_link`` or ``keep_apart``.
+    """
+    cannot = [r for r in rules if r.effect in APART]
     if not cannot or pairs.height == 0:
         return pl.Series("cannot_link", [False] * pairs.height, dtype=pl.Boolean)
     flags = rule_flags(prepared, pairs, cannot)

@@ -1,0 +1,88 @@
+"""The keep-apart rules: twins named a tone or a letter apart, namesakes with two real dates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pytest
+
+from matching.prepare import prepare_records
+from matching.rules import cannot_link_pairs, dates_conflict_rule, named_alike_rule, rule_flags
+from matching.synthetic import records_frame
+
+pytestmark = pytest.mark.unit
+
+_BASE: dict[str, Any] = {
+    "province_code": "001",
+    "household_id": "HK-1",
+    "family_name": "Lê",
+    "middle_name": "Thị",
+    "birth_year": 2003,
+    "birth_month": 10,
+    "birth_day": 4,
+    "dob_precision": "day",
+    "dob_placeholder": False,
+    "sex": "F",
+}
+
+
+def _flags(
+    given: list[str | None], others: list[str], plain: bool = False, **extra: Any
+) -> dict[str, bool]:
+    """Flag the pair (0, 1) of two records named ``given``, with ``others`` filling the register.
+
+    With ``plain``, the second record is written without diacritics.
+    """
+    rows = [{**_BASE, "record_key": f"0{i}", "given_name": g, **extra} for i, g in enumerate(given)]
+    if plain:
+        rows[1] |= {"family_name": "Le", "middle_name": "Thi"}
+    rows += [
+        {**_BASE, "record_key": f"9{i:03d}", "given_name": g, "household_id": f"HK-{i + 9}"}
+        for i, g in enumerate(others)
+    ]
+    prepared = prepare_records(records_frame(rows))
+    pairs = pl.DataFrame({"rid_l": [0], "rid_r": [1]})
+    flags = rule_flags(prepared, pairs, [named_alike_rule(), dates_conflict_rule()])
+    return {k.removeprefix("rule_"): bool(v[0]) for k, v in flags.to_dict().items()}
+
+
+def test_twins_named_a_tone_apart_are_kept_apart_when_both_names_are_names() -> None:
+    # Thủy and Thúy are both carried by other records: two names, twins.
+    register = ["Thủy", "Thủy", "Thúy", "Thúy", "Lan"]
+    assert _flags(["Thủy", "Thúy"], register)["named_alike"]
+    # One letter apart (Khang / Khanh), both real names.
+    assert _flags(["Khang", "Khanh"], ["Khang", "Khang", "Khanh", "Khanh"])["named_alike"]
+
+
+def test_a_slip_in_the_given_name_is_not_kept_apart() -> None:
+    # Thủy and Thùy: the second is carried by no other record, a slip.
+    assert not _flags(["Thủy", "Thùy"], ["Thủy", "Thủy", "Lan"])["named_alike"]
+    # One side written without diacritics folds to the other: it fits, not kept apart.
+    assert not _flags(["Thủy", "Thuy"], ["Thủy", "Thủy", "Thuy", "Thuy"], plain=True)["named_alike"]
+    # But in a record written with diacritics, Thuy is a name as written.
+    assert _flags(["Thủy", "Thuy"], ["Thủy", "Thủy", "Thuy", "Thuy"])["named_alike"]
+
+
+def test_twins_rule_needs_one_real_date_and_no_shared_id() -> None:
+    register = ["Thủy", "Thủy", "Thúy", "Thúy"]
+    assert not _flags(["Thủy", "Thúy"], register, dob_placeholder=True)["named_alike"]
+    assert not _flags(["Thủy", "Thúy"], register, id_number="001303012345")["named_alike"]
+
+
+def test_two_real_dates_of_one_year_are_kept_apart_but_a_swap_is_not() -> None:
+    rows = [
+        {**_BASE, "record_key": "a", "given_name": "Trang"},
+        {**_BASE, "record_key": "b", "given_name": "Trang", "birth_month": 7, "birth_day": 12},
+        {**_BASE, "record_key": "c", "given_name": "Trang", "birth_month": 4, "birth_day": 10},
+        {**_BASE, "record_key": "d", "given_name": "Trang", "birth_year": 2004},
+    ]
+    prepared = prepare_records(records_frame(rows))  # a=0, b=1, c=2 (swap of a), d=3
+    pairs = pl.DataFrame({"rid_l": [0, 0, 0], "rid_r": [1, 2, 3]})
+    flags = rule_flags(prepared, pairs, [dates_conflict_rule()])["rule_dates_conflict"]
+    assert flags.to_list() == [True, False, False]
+    assert cannot_link_pairs(prepared, pairs, [dates_conflict_rule()]).to_list() == [
+        True,
+        False,
+        False,
+    ]
