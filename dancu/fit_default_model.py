@@ -16,10 +16,11 @@ import json
 import tempfile
 from pathlib import Path
 
+from pipelines.run import plan_batch, staged_records
+
 from matching import link_records
 from matching.estimate import DEFAULT_MODEL_FILE
 from pipelines.ingest import ingest_province
-from pipelines.run import plan_batch, staged_records
 from synth import generate
 
 

@@ -165,6 +165,7 @@ def _runs_section(con: duckdb.DuckDBPyConnection) -> str:
         "persons_merged",
         "pins_issued",
         "persons_pending",
+        "model_source",
     ]
     rows = _rows(con, f"SELECT {', '.join(columns)} FROM run ORDER BY batch_id, started_at, run_id")
     return "<h2>Runs</h2>" + _table(columns, rows, empty="No runs recorded.")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from matching import FITTED, MatchModel, MatchSettings, ModelError, default_model, link_records
 from matching.synthetic import synthetic_records
 from pipelines.run import RunSettings, run_batch
 from pipelines.synth import generate
+
+from matching import FITTED, MatchModel, MatchSettings, ModelError, default_model, link_records
 
 #: EM stopped after one iteration cannot converge: a batch that cannot fit a model.
 _CANNOT_FIT = MatchSettings(em_max_iterations=1)
