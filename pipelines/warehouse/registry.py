@@ -179,6 +179,14 @@ def undecided_pairs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pl.DataF
     ).pl()
 
 
+def review_queue_keys(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The review queue's pairs, each record as ``province_code_*`` and ``local_id_*``."""
+    return con.sql(
+        "SELECT DISTINCT province_code_l, local_id_l, province_code_r, local_id_r "
+        "FROM match_link WHERE decision = 'review'"
+    ).pl()
+
+
 def loaded_fingerprint(con: duckdb.DuckDBPyConnection, batch_id: str) -> str | None:
     """The file fingerprint the latest loaded run of ``batch_id`` recorded, if any."""
     found = con.execute(
