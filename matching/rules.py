@@ -8,8 +8,8 @@ few rules constrain the model's decision:
   ``non_link`` and also forbid the two records from ending in one cluster
   through other links;
 * ``keep_apart`` rules (two given names that are both names people carry,
-  a tone or a letter apart, on one birth date; two real birth dates of one
-  year) send a pair the model would link or review to review, and forbid
+  a tone or a letter apart, on one birth date; two real birth dates that
+  are not one date slipped) send a pair the model would link or review to review, and forbid
   its records from one cluster as a cannot-link does, until a reviewer
   says they are one person: the pair is most likely two people, but a
   clerk can tell, so it stays in the queue;
@@ -244,15 +244,16 @@ def _attested_given(records: int) -> pl.Expr:
 
 
 def named_alike_rule(records: int = ATTESTED_NAME_RECORDS) -> PairRule:
-    """One real birth date, one family, two given names people carry: keep apart, review.
+    """One birth, one family, two given names people carry: keep apart, review.
 
     Twins are often named a tone mark or a letter apart (Hà and Hạ, Thúy and
     Thủy, Khang and Khanh), closer than the twins rules' "clearly different
     names". A clerk's slip gives a name as close, but one that no other
     record carries; when both names are carried by at least ``records``
-    records of the run, and the records share a real birth date and a
-    household or surname with no shared ID number, they are kept apart and
-    reviewed. When both records are written with diacritics the names are
+    records of the run, and the records share a real birth date (or a year,
+    where one knows no more: a moved twin's record often has the year alone)
+    and a household or surname with no shared ID number, they are kept apart
+    and reviewed. When both records are written with diacritics the names are
     compared as written (Hà and Hạ differ); else folded.
     """
     both_marked = _l("name_marked") & _r("name_marked")
@@ -262,11 +263,15 @@ def named_alike_rule(records: int = ATTESTED_NAME_RECORDS) -> PairRule:
         .otherwise(_differ("given_name__fold"))
         .fill_null(False)
     )
+    real_l = _l("date_of_birth__full").is_not_null()
+    real_r = _r("date_of_birth__full").is_not_null()
+    one_birth = _eq("date_of_birth__full") | (_eq("birth_year") & ~(real_l & real_r))
     return PairRule(
         name="named_alike",
         effect="keep_apart",
         columns=(
             "date_of_birth__full",
+            "birth_year",
             "household_id__key",
             "family_name__variant",
             "given_name__tone",
@@ -276,7 +281,7 @@ def named_alike_rule(records: int = ATTESTED_NAME_RECORDS) -> PairRule:
             "name_marked",
             "id_number",
         ),
-        when=_eq("date_of_birth__full")
+        when=one_birth
         & (_eq("household_id__key") | _eq("family_name__variant"))
         & given_differ
         & _attested_given(records)
@@ -285,25 +290,30 @@ def named_alike_rule(records: int = ATTESTED_NAME_RECORDS) -> PairRule:
 
 
 def dates_conflict_rule() -> PairRule:
-    """Two real birth dates of one year that differ (not a day-month swap): keep apart, review.
+    """Two real birth dates that are not one date slipped: keep apart, review.
 
     A person's records lose precision (a year, a 01/01 placeholder), swap
-    day and month or mistype the year; two real dates of the same year, day
-    or month different, are most often two people of one name (namesakes are
-    common at the scale of a country), and a slip of the day is for a clerk
-    to confirm.
+    day and month, or mistype the year and keep the day and month. Two real
+    dates that differ otherwise (another day or month) are most often two
+    people of one name (namesakes are common at the scale of a country),
+    and a slip of the day is for a clerk to confirm.
     """
     both_real = _l("date_of_birth__full").is_not_null() & _r("date_of_birth__full").is_not_null()
-    swapped = (_l("birth_day") == _r("birth_month")) & (_l("birth_month") == _r("birth_day"))
+    swapped = (
+        _eq("birth_year")
+        & (_l("birth_day") == _r("birth_month"))
+        & (_l("birth_month") == _r("birth_day"))
+    )
+    year_slipped = _eq("birth_month") & _eq("birth_day")
     return PairRule(
         name="dates_conflict",
         effect="keep_apart",
         columns=("date_of_birth__full", "birth_year", "birth_month", "birth_day", "id_number"),
         when=(
             both_real
-            & _eq("birth_year")
             & _differ("date_of_birth__full")
             & ~swapped.fill_null(False)
+            & ~year_slipped
             & ~_eq("id_number")
         ).fill_null(False),
     )

@@ -64,25 +64,27 @@ def test_a_slip_in_the_given_name_is_not_kept_apart() -> None:
     assert _flags(["Thủy", "Thuy"], ["Thủy", "Thủy", "Thuy", "Thuy"])["named_alike"]
 
 
-def test_twins_rule_needs_one_real_date_and_no_shared_id() -> None:
+def test_twins_rule_needs_one_birth_and_no_shared_id() -> None:
     register = ["Thủy", "Thủy", "Thúy", "Thúy"]
-    assert not _flags(["Thủy", "Thúy"], register, dob_placeholder=True)["named_alike"]
+    # A placeholder date or a year alone still gives one birth year.
+    assert _flags(["Thủy", "Thúy"], register, dob_placeholder=True)["named_alike"]
+    assert _flags(["Thủy", "Thúy"], register, dob_precision="year")["named_alike"]
     assert not _flags(["Thủy", "Thúy"], register, id_number="001303012345")["named_alike"]
 
 
-def test_two_real_dates_of_one_year_are_kept_apart_but_a_swap_is_not() -> None:
+def test_two_real_dates_are_kept_apart_unless_one_slipped() -> None:
     rows = [
         {**_BASE, "record_key": "a", "given_name": "Trang"},
         {**_BASE, "record_key": "b", "given_name": "Trang", "birth_month": 7, "birth_day": 12},
         {**_BASE, "record_key": "c", "given_name": "Trang", "birth_month": 4, "birth_day": 10},
         {**_BASE, "record_key": "d", "given_name": "Trang", "birth_year": 2004},
+        {**_BASE, "record_key": "e", "given_name": "Trang", "birth_year": 2004, "birth_day": 5},
+        {**_BASE, "record_key": "f", "given_name": "Trang", "dob_precision": "year"},
     ]
-    prepared = prepare_records(records_frame(rows))  # a=0, b=1, c=2 (swap of a), d=3
-    pairs = pl.DataFrame({"rid_l": [0, 0, 0], "rid_r": [1, 2, 3]})
+    # a=0; b=1 another day and month; c=2 a's swap; d=3 a's year slipped; e=4 both; f=5 a year
+    prepared = prepare_records(records_frame(rows))
+    pairs = pl.DataFrame({"rid_l": [0] * 5, "rid_r": [1, 2, 3, 4, 5]})
     flags = rule_flags(prepared, pairs, [dates_conflict_rule()])["rule_dates_conflict"]
-    assert flags.to_list() == [True, False, False]
-    assert cannot_link_pairs(prepared, pairs, [dates_conflict_rule()]).to_list() == [
-        True,
-        False,
-        False,
-    ]
+    assert flags.to_list() == [True, False, False, True, False]
+    apart = cannot_link_pairs(prepared, pairs, [dates_conflict_rule()])
+    assert apart.to_list() == flags.to_list()
