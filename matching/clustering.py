@@ -304,6 +304,72 @@ def _weak_bridges(
     return pl.DataFrame(found, schema=_EDGES, orient="row")
 
 
+def _review_fits(
+    prepared: pl.DataFrame,
+    pairs: pl.DataFrame,
+    labels: np.ndarray,
+    settings: MatchSettings,
+    constraints: Constraints,
+) -> pl.Series:
+    """Records linked into one cluster that fit, almost as well, a person kept apart from it.
+
+    A record X linked into cluster C (its best link weighing w) with a model
+    ``review`` pair of weight at least ``w - settings.thresholds.fits_margin_bits`` to a
+    record Y of another cluster D, where some record of D is kept apart from
+    some record of C other than X, fits both people: which one it is, is for
+    a clerk to say (a year-only record beside two namesakes of one year).
+    Returns their ``rid``.
+    """
+    empty = pl.Series("rid", [], dtype=pl.Int64)
+    weight = pl.col("match_weight")
+    links = pairs.filter(pl.col("decision") == "link").select("rid_l", "rid_r", weight)
+    reviews = pairs.filter((pl.col("decision") == "review") & (pl.col("decided_by") == "model"))
+    if links.height == 0 or reviews.height == 0:
+        return empty
+    best = (
+        pl.concat([links.select(rid="rid_l", w=weight), links.select(rid="rid_r", w=weight)])
+        .group_by("rid")
+        .agg(best=pl.col("w").max())
+    )
+    directed = pl.concat(
+        [
+            reviews.select(x="rid_l", y="rid_r", w=weight),
+            reviews.select(x="rid_r", y="rid_l", w=weight),
+        ]
+    )
+    candidates = directed.join(best, left_on="x", right_on="rid").filter(
+        pl.col("w") >= pl.col("best") - settings.thresholds.fits_margin_bits
+    )
+    candidates = candidates.with_columns(
+        cx=pl.Series(labels[candidates["x"].to_numpy()], dtype=pl.Int64),
+        cy=pl.Series(labels[candidates["y"].to_numpy()], dtype=pl.Int64),
+    ).filter(pl.col("cx") != pl.col("cy"))
+    if candidates.height == 0:
+        return empty
+    everyone = pl.DataFrame({"rid": np.arange(len(labels), dtype=np.int64), "component": labels})
+    involved = pl.concat([candidates["cx"], candidates["cy"]]).unique().implode()
+    members = everyone.filter(pl.col("component").is_in(involved))
+    checks = (
+        candidates.join(members.rename({"rid": "z", "component": "cx"}), on="cx")
+        .filter(pl.col("z") != pl.col("x"))
+        .join(members.rename({"rid": "v", "component": "cy"}), on="cy")
+        .select(
+            "x",
+            rid_l=pl.min_horizontal("z", "v"),
+            rid_r=pl.max_horizontal("z", "v"),
+        )
+    )
+    if checks.height == 0:
+        return empty
+    tested = checks.select("rid_l", "rid_r").unique().sort("rid_l", "rid_r")
+    apart = tested.filter(cannot_link_pairs(prepared, tested, settings.rules))
+    apart = pl.concat([apart, constraints.cannot.select(_EDGES.keys())]).join(
+        constraints.must, on=["rid_l", "rid_r"], how="anti"
+    )
+    found = checks.join(apart, on=["rid_l", "rid_r"], how="semi")["x"].unique().sort()
+    return found.rename("rid").cast(pl.Int64)
+
+
 def cluster_records(
     prepared: pl.DataFrame,
     pairs: pl.DataFrame,
@@ -345,6 +411,7 @@ def cluster_records(
     split_clusters = bad["component"].n_unique()
     dropped = pl.DataFrame(schema=_EDGES)
     bridged = pl.Series("rid", [], dtype=pl.Int64)
+    edges = pl.concat([links.select(_EDGES.keys()), chains])
     if bad.height:
         kept, dropped, bridged = _rebuild(links, groups, constraints, labels, bad, weigh)
         bad_components = bad["component"].unique().implode()
@@ -360,6 +427,17 @@ def cluster_records(
             fits_both = pl.col("rid_l").is_in(aside) | pl.col("rid_r").is_in(aside)
             pairs = _downgrade(pairs, dropped.filter(fits_both), FITS_BOTH_RULE)
             pairs = _downgrade(pairs, dropped.filter(~fits_both), SPLIT_RULE)
+    ambiguous = _review_fits(prepared, pairs, labels, settings, constraints)
+    if ambiguous.len():
+        aside = ambiguous.implode()
+        touching = pl.col("rid_l").is_in(aside) | pl.col("rid_r").is_in(aside)
+        own = pairs.filter(
+            (pl.col("decision") == "link") & (pl.col("decided_by") == "model") & touching
+        ).select(_EDGES.keys())
+        pairs = _downgrade(pairs, own, FITS_BOTH_RULE)
+        labels = _components(n, edges.join(own, on=["rid_l", "rid_r"], how="anti"))
+        bridged = pl.concat([bridged, ambiguous]).unique().sort()
+        dropped = pl.concat([dropped, own]).unique()
     clusters = (
         pl.DataFrame({"rid": np.arange(n, dtype=np.int64), "component": labels})
         .with_columns(record_key=prepared["record_key"])

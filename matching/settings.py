@@ -225,11 +225,17 @@ class Thresholds:
         review: At or above it an unlinked pair is reviewed.
         bridge: A link below it may not alone join two groups of two or more
             records (it goes to review).
+        fits_margin_bits: A record linked into one cluster whose model review
+            pair to a record of another cluster weighs at most this many bits
+            less than its best link, where the two clusters hold records kept
+            apart, fits both people: its links go to review (see
+            ``matching.clustering``).
     """
 
     link: float = 0.996
     review: float = 0.5
     bridge: float = 0.9999
+    fits_margin_bits: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -248,3 +248,36 @@ def test_weak_bridge_between_two_groups_goes_to_review() -> None:
     clusters, _, report = cluster_records(prepared, leaf, MatchSettings())
     assert dict(clusters.iter_rows()) == {"a": "a", "b": "a", "c": "a", "d": "d"}
     assert report.weak_bridges == 0
+
+
+def test_a_record_linked_to_one_namesake_and_nearly_to_another_is_linked_to_neither() -> None:
+    # a and c: namesakes born in one year on two real dates (kept apart); b knows the year alone.
+    namesake = {**_TWIN, "given_name": "Hợp", "household_id": None}
+    rows = [
+        {**namesake, "record_key": "a", "birth_day": 1},
+        {**namesake, "record_key": "b", "dob_precision": "year"},
+        {**namesake, "record_key": "c", "birth_day": 13},
+    ]
+    prepared = prepare_records(records_frame(rows))  # rids: a=0, b=1, c=2
+
+    def clustered(review_weight: float) -> tuple[dict[str, str], pl.DataFrame]:
+        pairs = pl.DataFrame(
+            {
+                "rid_l": [0, 0, 1],
+                "rid_r": [1, 2, 2],
+                "match_weight": [review_weight, -2.0, 10.0],
+                "decision": ["review", "review", "link"],
+                "decided_by": ["model", "rule:dates_conflict", "model"],
+            }
+        )
+        clusters, decided, _ = cluster_records(prepared, pairs, MatchSettings())
+        return dict(clusters.iter_rows()), decided
+
+    # b~c links at 10 bits and b~a is reviewed at 8: b fits both, so it joins neither.
+    clusters, decided = clustered(8.0)
+    assert clusters == {"a": "a", "b": "b", "c": "c"}
+    link = decided.filter((pl.col("rid_l") == 1) & (pl.col("rid_r") == 2)).row(0, named=True)
+    assert (link["decision"], link["decided_by"]) == ("review", "rule:fits_both")
+    # b~a far weaker (2 bits, more than MatchSettings().thresholds.fits_margin_bits below): b stays with c.
+    clusters, _ = clustered(2.0)
+    assert clusters == {"a": "a", "b": "b", "c": "b"}
