@@ -163,6 +163,10 @@ def corrupt_records(
                 for other in group - {kind}:
                     mask &= ~worker.applied.get(other, np.zeros(n, dtype=bool))
         worker.apply(kind, np.flatnonzero(mask))
+    # A record written without diacritics stays so: a middle name or a
+    # surname spelling changed after the marks were dropped loses them too.
+    if "drop_diacritics" in worker.applied:
+        worker.apply("drop_diacritics", np.flatnonzero(worker.applied["drop_diacritics"]))
     out = records.with_columns(
         **{k: pl.Series(v.tolist(), dtype=records[k].dtype) for k, v in worker.col.items()},
         case_override=pl.Series(worker.case_override.tolist(), dtype=pl.String),
