@@ -112,7 +112,9 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         ``id_number__length`` (in characters), ``id_number__tail``
         (length and last six digits) and ``id_number__head`` (the rest),
         ``date_of_birth__full`` (the date only when known to the day and not a
-        01/01 placeholder), ``dob_precision`` filled in when null, and
+        01/01 placeholder), ``date_of_birth__day_month`` (its month and day),
+        ``given_middle__words`` (the middle and given names' words, sorted),
+        ``dob_precision`` filled in when null, and
         ``given_name__tone_n`` / ``given_name__fold_n`` (records of ``records``
         carrying the same given name, as written and folded).
 
@@ -192,6 +194,22 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
             date_of_birth__full=pl.when(
                 (pl.col("dob_precision") == "day") & ~pl.col("dob_placeholder")
             ).then(pl.date(pl.col("birth_year"), pl.col("birth_month"), pl.col("birth_day"))),
+            # The words of the middle and given names in order: a given name
+            # written where the middle name goes (Lệ Ngọc / Ngọc Lệ) keeps them.
+            given_middle__words=pl.when(pl.col("given_name__fold").is_not_null()).then(
+                pl.concat_str(
+                    "middle_name__fold", "given_name__fold", separator=" ", ignore_nulls=True
+                )
+                .str.split(" ")
+                .list.sort()
+                .list.join(" ")
+            ),
+        )
+        .with_columns(
+            # Day and month of a real date: a mistyped year keeps them.
+            date_of_birth__day_month=pl.when(pl.col("date_of_birth__full").is_not_null()).then(
+                pl.format("{}-{}", "birth_month", "birth_day")
+            ),
         )
         .drop("residence_type__says_elsewhere", "relation_to_head__says_elsewhere")
     )

@@ -67,6 +67,7 @@ _GIVEN_JW = Similarity("given_name__fold", "jaro_winkler")
 _GIVEN_OSA = Similarity("given_name__fold", "osa")
 _TONED_OSA = Similarity("given_name__tone", "osa")
 _GIVEN_COLUMNS = (
+    "given_middle__words",
     "given_name__fold",
     "given_name__phon",
     "given_name__tone",
@@ -74,6 +75,11 @@ _GIVEN_COLUMNS = (
     "name_marked",
 )
 _GIVEN_SIMILARITIES = (_GIVEN_JW, _GIVEN_OSA, _TONED_OSA)
+
+
+def _names_swapped() -> pl.Expr:
+    """The given name written where the middle name goes: the same words, another given name."""
+    return (_eq("given_middle__words") & _differ("given_name__fold")).fill_null(False)
 
 
 def _clearly_different_given() -> pl.Expr:
@@ -129,6 +135,7 @@ def twins_rule() -> PairRule:
         when=_eq("household_id__key")
         & same_date
         & (_clearly_different_given() | different_given_and_middle)
+        & ~_names_swapped()
         & ~_eq("id_number"),
         similarities=_GIVEN_SIMILARITIES,
     )
@@ -171,7 +178,10 @@ def household_names_rule() -> PairRule:
         name="household_names",
         effect="cannot_link",
         columns=("household_id__key", *_GIVEN_COLUMNS, "id_number"),
-        when=_eq("household_id__key") & _clearly_different_given() & ~_eq("id_number"),
+        when=_eq("household_id__key")
+        & _clearly_different_given()
+        & ~_names_swapped()
+        & ~_eq("id_number"),
         similarities=_GIVEN_SIMILARITIES,
     )
 
@@ -180,7 +190,8 @@ def household_dates_rule() -> PairRule:
     """Same household, birth dates that differ, no shared ID: two members of it.
 
     Dates differ when both are real (known to the day, not 01/01) and differ
-    other than by a day-month swap, or when the years are two or more apart.
+    other than by a day-month swap or a year mistyped by one (day and month
+    kept), or when the years are two or more apart.
     Such records of one household are two of its members (siblings even with
     the same name, a father and a son named alike), never one person: a
     clerk's double entry or a re-sent record keeps the household, and its
@@ -192,7 +203,15 @@ def household_dates_rule() -> PairRule:
         & (_l("birth_day") == _r("birth_month"))
         & (_l("birth_month") == _r("birth_day"))
     )
-    real_dates_differ = both_real & _differ("date_of_birth__full") & ~swapped.fill_null(False)
+    year_slipped = (
+        _eq("birth_month") & _eq("birth_day") & ((_l("birth_year") - _r("birth_year")).abs() == 1)
+    )
+    real_dates_differ = (
+        both_real
+        & _differ("date_of_birth__full")
+        & ~swapped.fill_null(False)
+        & ~year_slipped.fill_null(False)
+    )
     years_apart = ((_l("birth_year") - _r("birth_year")).abs() >= 2).fill_null(False)
     return PairRule(
         name="household_dates",
@@ -304,12 +323,14 @@ def named_alike_rule(
             "given_name__fold",
             "given_name__tone_n",
             "given_name__fold_n",
+            "given_middle__words",
             "name_marked",
             "id_number",
         ),
         when=one_birth
         & (_eq("household_id__key") | _eq("family_name__variant"))
         & given_differ
+        & ~_names_swapped()
         & _attested_given(records, share)
         & ~_eq("id_number"),
     )

@@ -88,3 +88,42 @@ def test_two_real_dates_are_kept_apart_unless_one_slipped() -> None:
     assert flags.to_list() == [True, False, False, True, False]
     apart = cannot_link_pairs(prepared, pairs, [dates_conflict_rule()])
     assert apart.to_list() == flags.to_list()
+
+
+def test_given_and_middle_names_swapped_are_one_name_not_twins() -> None:
+    from matching.comparisons import given_name_comparison, middle_name_comparison
+    from matching.rules import household_names_rule, twins_rule
+
+    rows = [
+        {**_BASE, "record_key": "a", "middle_name": "Lệ", "given_name": "Ngọc"},
+        {**_BASE, "record_key": "b", "middle_name": "Ngọc", "given_name": "Lệ"},
+        {**_BASE, "record_key": "c", "middle_name": "Lệ", "given_name": "Hoa"},
+    ]
+    prepared = prepare_records(records_frame(rows))
+    pairs = pl.DataFrame({"rid_l": [0, 0], "rid_r": [1, 2]})
+    flags = rule_flags(prepared, pairs, [twins_rule(), household_names_rule()])
+    assert flags["rule_twins"].to_list() == [False, True]
+    assert flags["rule_household_names"].to_list() == [False, True]
+    from matching.comparisons import comparison_vectors
+
+    gammas = comparison_vectors(
+        prepared, pairs, [given_name_comparison(), middle_name_comparison()]
+    )
+    given, middle = given_name_comparison(), middle_name_comparison()
+    assert given.labels[gammas["gamma_given_name"][0]] == "swapped_with_middle"
+    assert middle.labels[gammas["gamma_middle_name"][0]] == "swapped_with_given"
+    assert given.labels[gammas["gamma_given_name"][1]] == "else"
+
+
+def test_a_year_mistyped_by_one_is_not_two_members_of_a_household() -> None:
+    from matching.rules import household_dates_rule
+
+    rows = [
+        {**_BASE, "record_key": "a", "given_name": "Lan"},
+        {**_BASE, "record_key": "b", "given_name": "Lan", "birth_year": 2004},
+        {**_BASE, "record_key": "c", "given_name": "Lan", "birth_year": 2004, "birth_day": 9},
+    ]
+    prepared = prepare_records(records_frame(rows))
+    pairs = pl.DataFrame({"rid_l": [0, 0], "rid_r": [1, 2]})
+    flags = rule_flags(prepared, pairs, [household_dates_rule()])["rule_household_dates"]
+    assert flags.to_list() == [False, True]
