@@ -132,6 +132,30 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
         max_block_size=_BROAD,
         lacking="birth_province_code",
     ),
+    # A record with no birth year at all: names (surname variant, given by
+    # sound, middle) where one record of the pair has no year.
+    BlockingRule(
+        "name_no_year",
+        ("family_name__variant", "given_name__phon", "middle_name__fold"),
+        split_keys=("sex",),
+        max_block_size=_BROAD,
+        lacking="birth_year",
+    ),
+    # A year mistyped: names and the real date's day and month.
+    BlockingRule(
+        "name_day_month",
+        ("family_name__variant", "given_name__phon", "date_of_birth__day_month"),
+        split_keys=("sex",),
+        max_block_size=_NARROW,
+    ),
+    # The given name written where the middle name goes: surname, the two
+    # names' words in any order, year.
+    BlockingRule(
+        "name_words_year",
+        ("family_name__variant", "given_middle__words", "birth_year"),
+        split_keys=("sex",),
+        max_block_size=_BROAD,
+    ),
     # The same ID number, whatever else differs.
     BlockingRule("id_number", ("id_number",)),
     # A record re-sent from the same household (or address), names and date
