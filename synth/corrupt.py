@@ -65,6 +65,8 @@ class _Corrupter:
             "id_mistyped": lambda: c["id_number"] != "",
             "id_blank": lambda: c["id_number"] != "",
             "missing_sex": lambda: c["sex"] != "",
+            "year_mistyped": lambda: c["dob_y"] > 0,
+            "names_swapped": lambda: (c["middle"] != "") & (c["given"] != ""),
         }
         return rules[kind]() if kind in rules else np.ones(len(c["sex"]), dtype=bool)
 
@@ -116,6 +118,13 @@ class _Corrupter:
                 c["id_number"][i] = "".join(digits)
         elif kind == "id_blank":
             c["id_number"][idx] = ""
+        elif kind == "year_mistyped":
+            c["dob_y"][idx] = c["dob_y"][idx] + rng.choice([-1, 1], len(idx))
+        elif kind == "names_swapped":
+            for i in idx:
+                *rest, last = c["middle"][i].split(" ")
+                c["middle"][i] = " ".join([*rest, c["given"][i].strip()])
+                c["given"][i] = last
         else:
             raise ValueError(f"unknown corruption {kind!r}")
         mask = np.zeros(len(self.case_override), dtype=bool)
@@ -124,7 +133,7 @@ class _Corrupter:
 
 
 _EXCLUSIVE = [
-    {"day_month_swap", "year_only", "placeholder_0101"},
+    {"day_month_swap", "year_only", "placeholder_0101", "year_mistyped"},
     {"middle_dropped", "middle_changed"},
     {"id_mistyped", "id_blank"},
 ]

@@ -24,6 +24,8 @@ _DUPLICATE_CORRUPTIONS: dict[str, float] = {
     "missing_sex": 0.03,
     "id_mistyped": 0.06,
     "id_blank": 0.30,
+    "year_mistyped": 0.02,  # the year one off, day and month kept
+    "names_swapped": 0.02,  # the given name written where the middle name goes
 }
 
 #: Corruptions that also touch first registrations, at low rates.
