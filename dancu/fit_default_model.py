@@ -6,7 +6,7 @@ It is fitted on generated data only: ``synth`` writes a delivery
 of legacy exports (hard profile), ingest reads it as a real batch would be
 read, and ``link_records`` fits the model on the staged records.
 
-    PYTHONPATH=. .venv/bin/python scripts/fit_default_model.py [--persons 20000] [--seed 11]
+    .venv/bin/python -m dancu.fit_default_model [--persons 20000] [--seed 11]
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from pipelines.run import plan_batch, staged_records
-
+from dancu.stages import plan_batch, staged_records
 from matching import link_records
 from matching.estimate import DEFAULT_MODEL_FILE
 from pipelines.ingest import ingest_province
@@ -47,7 +46,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_FILE)
     args = parser.parse_args()
     model = fit_default_model(args.persons, args.seed, args.out)
-    print(f"wrote {args.out}: prior {model['prior']:.3g}, {len(model['comparisons'])} comparisons")
+    comparisons = model["comparisons"]
+    assert isinstance(comparisons, list)
+    print(f"wrote {args.out}: prior {model['prior']:.3g}, {len(comparisons)} comparisons")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ class TrainingSession:
 
 
 #: The model shipped with the project, fitted on generated data
-#: (``scripts/fit_default_model.py``); a run falls back on it when neither
+#: (``python -m dancu.fit_default_model``); a run falls back on it when neither
 #: the batch nor the registry gives an accepted model.
 DEFAULT_MODEL_FILE = Path(__file__).with_name("default_model.json")
 

@@ -172,10 +172,11 @@ def load_batch(
             "pins_issued": update.pins_issued,
             "persons_pending": _count(con, "SELECT count(*) FROM person WHERE status = 'pending'"),
         }
-        columns = ["run_id", "batch_id", "started_at", "ended_at", "status", *counts]
-        columns += ["versions", "batch_fingerprint", "model_source"]
+        run_columns = ["run_id", "batch_id", "started_at", "ended_at", "status", *counts]
+        run_columns += ["versions", "batch_fingerprint", "model_source"]
         con.execute(
-            f"INSERT INTO run ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            f"INSERT INTO run ({', '.join(run_columns)}) "
+            f"VALUES ({', '.join('?' for _ in run_columns)})",
             [
                 run_id,
                 batch.batch_id,

@@ -278,6 +278,6 @@ def test_a_record_linked_to_one_namesake_and_nearly_to_another_is_linked_to_neit
     assert clusters == {"a": "a", "b": "b", "c": "c"}
     link = decided.filter((pl.col("rid_l") == 1) & (pl.col("rid_r") == 2)).row(0, named=True)
     assert (link["decision"], link["decided_by"]) == ("review", "rule:fits_both")
-    # b~a far weaker (2 bits, more than MatchSettings().thresholds.fits_margin_bits below): b stays with c.
+    # b~a far weaker (2 bits, more than the fits margin below): b stays with c.
     clusters, _ = clustered(2.0)
     assert clusters == {"a": "a", "b": "b", "c": "b"}

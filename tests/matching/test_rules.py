@@ -6,10 +6,10 @@ from typing import Any
 
 import polars as pl
 import pytest
-from matching.synthetic import records_frame
 
 from matching.prepare import prepare_records
 from matching.rules import cannot_link_pairs, dates_conflict_rule, named_alike_rule, rule_flags
+from synth.records import records_frame
 
 pytestmark = pytest.mark.unit
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from matching.synthetic import synthetic_records
-from pipelines.run import RunSettings, run_batch
-from pipelines.synth import generate
 
+from dancu.settings import RunSettings
+from dancu.stages import run_batch
 from matching import FITTED, MatchModel, MatchSettings, ModelError, default_model, link_records
+from synth import generate
+from synth.records import synthetic_records
 
 #: EM stopped after one iteration cannot converge: a batch that cannot fit a model.
 _CANNOT_FIT = MatchSettings(em_max_iterations=1)
