@@ -13,11 +13,12 @@ import pytest
 from dancu.settings import RunSettings
 from dancu.stages import run_batch
 from matching import FITTED, MatchModel, MatchSettings, ModelError, default_model, link_records
+from matching.settings import TrainingSettings
 from synth import generate
 from synth.records import synthetic_records
 
 #: EM stopped after one iteration cannot converge: a batch that cannot fit a model.
-_CANNOT_FIT = MatchSettings(em_max_iterations=1)
+_CANNOT_FIT = MatchSettings(training=TrainingSettings(em_max_iterations=1))
 
 
 @pytest.mark.unit
