@@ -54,25 +54,44 @@ def _run_row(warehouse: Path) -> list[tuple]:
         ).fetchall()
 
 
-@pytest.mark.integration
-def test_a_pilot_first_batch_that_cannot_fit_loads_whole_with_the_default_model(
-    tmp_path: Path,
-) -> None:
-    # 300 persons of the generator, seed 3: EM's kin m >= u on 'else' (a ModelError on main).
-    generate(300, 3, tmp_path / "gen")
-    (batch,) = (tmp_path / "gen" / "inbox").iterdir()
-    warehouse = tmp_path / "wh"
-    summary = run_batch(batch, warehouse)
-    assert "model: default (this batch's fit failed: uninformative model" in summary.to_text()
-    ((batch_id, source, loaded),) = _run_row(warehouse)
-    assert (batch_id, source) == (batch.name, "default")
+def _loads_whole_with_pins(warehouse: Path) -> int:
+    """Every loaded record has a PIN or belongs to a pending person; returns the records."""
     with duckdb.connect(str(warehouse / "registry.duckdb"), read_only=True) as con:
         ((records, with_pin, pending_rows),) = con.execute(
             "SELECT count(*), count(pin), count(*) FILTER (pin IS NULL AND person_id IN "
             "(SELECT person_id FROM person WHERE status = 'pending')) FROM source_record"
         ).fetchall()
-    assert records == loaded > 300 * 0.95
     assert with_pin + pending_rows == records  # every record without a PIN is pending
+    assert with_pin > 0.9 * records
+    return int(records)
+
+
+@pytest.mark.integration
+def test_a_pilot_first_batch_loads_whole_with_pins(tmp_path: Path) -> None:
+    # A 300-person first batch: few candidate pairs to learn from. Whether its
+    # own fit passes the self-check or not, it loads, and the run says which model.
+    generate(300, 3, tmp_path / "gen")
+    (batch,) = (tmp_path / "gen" / "inbox").iterdir()
+    warehouse = tmp_path / "wh"
+    summary = run_batch(batch, warehouse)
+    ((batch_id, source, loaded),) = _run_row(warehouse)
+    assert batch_id == batch.name and source in ("fitted", "default")
+    assert "  model: " in summary.to_text()
+    assert _loads_whole_with_pins(warehouse) == loaded > 300 * 0.95
+
+
+@pytest.mark.integration
+def test_a_first_batch_that_cannot_fit_loads_whole_with_the_default_model(
+    tmp_path: Path,
+) -> None:
+    generate(300, 3, tmp_path / "gen")
+    (batch,) = (tmp_path / "gen" / "inbox").iterdir()
+    warehouse = tmp_path / "wh"
+    summary = run_batch(batch, warehouse, RunSettings(match=_CANNOT_FIT))
+    assert "model: default (this batch's fit failed:" in summary.to_text()
+    ((batch_id, source, loaded),) = _run_row(warehouse)
+    assert (batch_id, source) == (batch.name, "default")
+    assert _loads_whole_with_pins(warehouse) == loaded > 300 * 0.95
     assert "default" in (warehouse / "report.html").read_text(encoding="utf-8")
 
 

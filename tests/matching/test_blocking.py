@@ -146,7 +146,7 @@ def test_default_rules_find_a_missing_year_a_mistyped_year_and_swapped_names() -
          "birth_province_code": "001"},
     ]  # fmt: skip
     prepared = prepare_records(records_frame(rows))
-    pairs, _ = candidate_pairs(prepared, MatchSettings().blocking_rules, 1_000)
+    pairs, _ = candidate_pairs(prepared, MatchSettings().blocking.rules, 1_000)
     found = {(a, b): rule for a, b, rule in _pairs(pairs, prepared)}
     assert found[("a", "b")] == "name_no_year"
     assert found[("a", "c")] == "name_day_month"
