@@ -16,32 +16,36 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from matching.estimate import MatchModel, ModelError
+    from matching.estimate import MatchModel, ModelError, default_model
     from matching.link import LinkResult, link_records
     from matching.reviewed import ReviewedClusters, reviewed_clusters
-    from matching.settings import BlockingRule, MatchSettings
+    from matching.settings import FITTED, BlockingRule, MatchSettings
 
 # The public names and the modules that define them, imported on first use:
 # a process that needs only the settings (an Airflow task that loads a
 # batch) does not pay for scipy and the estimator.
 _EXPORTS = {
+    "FITTED": "matching.settings",
     "BlockingRule": "matching.settings",
     "LinkResult": "matching.link",
     "MatchModel": "matching.estimate",
     "MatchSettings": "matching.settings",
     "ModelError": "matching.estimate",
     "ReviewedClusters": "matching.reviewed",
+    "default_model": "matching.estimate",
     "link_records": "matching.link",
     "reviewed_clusters": "matching.reviewed",
 }
 
 __all__ = [
+    "FITTED",
     "BlockingRule",
     "LinkResult",
     "MatchModel",
     "MatchSettings",
     "ModelError",
     "ReviewedClusters",
+    "default_model",
     "link_records",
     "reviewed_clusters",
 ]

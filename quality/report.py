@@ -61,6 +61,7 @@ _RUN_COLUMNS = (
     N_("Persons merged"),
     N_("PINs issued"),
     N_("Pending"),
+    N_("Model"),
 )
 
 
@@ -141,6 +142,11 @@ def _data(con: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
         con, "SELECT count(*), count(*) - count(DISTINCT person_id) FROM source_record"
     )
     ((pins_issued,),) = _rows(con, "SELECT count(*) FROM pin_event WHERE event = 'issued'")
+    ((queue,),) = _rows(
+        con,
+        "SELECT count(*) FROM (SELECT DISTINCT record_key_l, record_key_r FROM match_link "
+        "WHERE decision = 'review')",
+    )
     headline = [
         (N_("Batches"), batches, N_("batches with a run")),
         (N_("Rows read"), read, N_("per batch, its latest loading run")),
@@ -154,11 +160,12 @@ def _data(con: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
         (N_("Pending"), pending, N_("persons without a PIN, listed for verification")),
         (N_("Duplicates merged"), merged, N_("records that joined another record's person")),
         (N_("Retired persons"), retired, N_("merged away; their PIN points to the survivor")),
+        (N_("Review queue"), queue, N_("pairs for a clerk to decide")),
     ]
     cursor = con.execute(
         "SELECT batch_id, run_id, status, started_at, ended_at, rows_read, rows_loaded,"
         " rows_quarantined, rows_skipped, persons_new, persons_merged, pins_issued,"
-        " persons_pending FROM run ORDER BY batch_id, started_at, run_id"
+        " persons_pending, model_source FROM run ORDER BY batch_id, started_at, run_id"
     )
     names = [d[0] for d in cursor.description]
     runs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -176,6 +183,7 @@ def _data(con: duckdb.DuckDBPyConnection, limit: int) -> dict[str, Any]:
     ((decided,),) = _rows(con, "SELECT count(*) FROM review_decision_in_force")
     return {
         "headline": headline,
+        "share": 100 * queue / records if records else None,
         "runs": runs,
         "provinces": _rows(
             con, "SELECT province_code, count(*) FROM source_record GROUP BY 1 ORDER BY 1"
