@@ -1,7 +1,10 @@
 # dancu: two commands for a new user, `make demo` and `make test`.
 # Everything lives in this folder: the environment (.venv, from uv.lock), a
-# pinned uv (.uv-bootstrap), Airflow's home with its SQLite DB (.airflow) and
-# the demo warehouse (warehouse/).
+# pinned uv (.uv-bootstrap, installed from wheels whose sha256 hashes are in
+# scripts/uv-bootstrap.txt), Airflow's home with its SQLite DB (.airflow) and
+# the demo warehouse (warehouse/). `make setup` installs the production set
+# (no dev tools, no generator-only packages); `make test` and `make lint` add
+# the dev group. The demo runs with the public demo keys (data/demo-keys/).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 UV_VERSION := 0.13.8
@@ -18,22 +21,30 @@ export PYTHONPATH := $(CURDIR)
 AIRFLOW_PORT ?= 8080
 REVIEW_PORT ?= 8765
 
-.PHONY: setup demo test lint airflow airflow-stop clean review browser screenshots messages
+.PHONY: setup setup-dev demo test lint audit airflow airflow-stop clean review browser screenshots messages
 
 setup: $(VENV)/.synced
 
-$(UV):
-	$(PYTHON) -m venv .uv-bootstrap
-	.uv-bootstrap/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+setup-dev: $(VENV)/.synced-dev
 
+$(UV): scripts/uv-bootstrap.txt
+	$(PYTHON) -m venv .uv-bootstrap
+	.uv-bootstrap/bin/python -m pip install --quiet --require-hashes --only-binary=:all: --no-deps -r scripts/uv-bootstrap.txt
+	.uv-bootstrap/bin/uv --version | grep -q "uv $(UV_VERSION)"
+
+# Production: no dev group, no generator-only group (--inexact keeps a developer's dev tools).
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --no-dev --inexact --python $(PYTHON)
 	touch $@
 
-demo: setup
-	$(BIN)/python -m dancu.demo --inbox data/samples/inbox --warehouse warehouse
+$(VENV)/.synced-dev: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@ $(VENV)/.synced
 
-test: setup browser
+demo: setup
+	umask 077 && $(BIN)/python -m dancu.demo --inbox data/samples/inbox --warehouse warehouse
+
+test: setup-dev browser
 	$(BIN)/python -m pytest
 
 # Debian's chromium for the browser tests (apt-installed when missing and root).
@@ -41,7 +52,7 @@ browser:
 	@scripts/ensure-chromium.sh
 
 # The browser tests again, copying their screenshots into docs/screenshots/ (for the README).
-screenshots: setup browser
+screenshots: setup-dev browser
 	DANCU_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -m browser -q
 
 # The review workspace on 127.0.0.1:$(REVIEW_PORT) for the warehouse of `make demo`.
@@ -50,7 +61,7 @@ screenshots: setup browser
 review: setup
 	@test -s .review/users || $(BIN)/dancu review user add "$$(id -un)" --users .review/users
 	$(BIN)/dancu review serve --warehouse warehouse --users .review/users \
-		--secret-file .review/session.key --port $(REVIEW_PORT)
+		--secret-file .review/session.key --port $(REVIEW_PORT) --demo
 
 # Extract the pages' messages and merge them into the Vietnamese catalogs (then translate).
 messages: setup
@@ -60,8 +71,12 @@ messages: setup
 	$(BIN)/pybabel update -N -l vi -D workspace -i .review-workspace.pot -d dancu/workspace/locale
 	rm -f .review-quality.pot .review-workspace.pot
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy domain pipelines matching quality synth dancu dags
+
+# Known vulnerabilities in the production set (OSV); says NOT RUN where OSV cannot be reached.
+audit: | $(UV)
+	bash scripts/audit.sh $(UV)
 
 # Airflow UI on 127.0.0.1:$(AIRFLOW_PORT), in its own process group (stop it with `make airflow-stop`).
 airflow: setup

@@ -23,13 +23,22 @@ Each task costs seconds to start (a process, its imports), so the stages are
 grouped where the measurement said so: small provinces share an ingest task,
 and applying decisions runs in the match task (`dancu_review` applies them alone).
 
-Params (each described in the trigger form): `inbox`, `batch`, `warehouse`,
-`settings`. A batch already loaded with exactly the same files is skipped
-(nothing changes). Runs of this DAG are serialised (`max_active_runs=1`):
-batches must load in order. The `dancu_inbox` DAG triggers a run for each new
-batch that arrives; a run can also be triggered by hand with the params. The
-DAG is paused when first created: unpause it (the toggle in the UI, or
-`airflow dags unpause dancu_batch`) before its runs start.
+Params (all checked before anything runs; a conf key that is not one of them fails
+the run at once): `inbox` (folder holding batch folders, required), `batch` (the batch
+folder name: `YYYY-MM-DD`, optionally `-` or `_` and a suffix; required), `warehouse`
+(where `registry.duckdb` and `report.html` live; required, no default), `settings` (a
+TOML settings file, see `dancu/defaults.toml`; empty for the defaults), `demo` (allow
+the public demo keys; false). The keys come from Airflow's secrets backend (Variables
+`dancu_secret_pin_key`, `dancu_secret_registry_key`, `dancu_secret_audit_key`), else from
+the key files of the environment or the settings (see `dancu/keys.py`); without them the
+run fails in `plan`. A batch already loaded with exactly the same files is skipped
+(nothing changes). Every writing task holds the warehouse lock (the province ingests
+share it), and every task after `plan` checks that the batch's plan is this run's. Runs of this DAG
+are serialised (`max_active_runs=1`): batches must load in order. The
+`dancu_inbox` DAG triggers a run for each new batch that arrives; a run can also
+be triggered by hand with the params. The DAG is paused when first created:
+unpause it (the toggle in the UI, or `airflow dags unpause dancu_batch`) before
+its runs start.
 
 Retries are safe: every task overwrites its own outputs; `load` is one DuckDB
 transaction, and once it has committed, a retried `load` finds the batch's
@@ -47,14 +56,25 @@ from airflow.sdk import Asset, Param, dag, task
 if TYPE_CHECKING:
     from dancu.settings import RunSettings
 
-_REPO = Path(__file__).resolve().parent.parent
 REGISTRY = Asset("dancu-registry")
+#: The batch-name pattern of pipelines/warehouse/paths.py (checked again there).
+BATCH_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[-_][A-Za-z0-9]{1,40})?$"
+CONF_KEYS = frozenset({"inbox", "batch", "warehouse", "settings", "demo"})
+_WAIT = 3600.0  # seconds a task waits for another writer (the CLI, a reviewer)
 
 
 def _settings(params: dict[str, Any]) -> RunSettings:
+    from airflow.sdk import Variable
+
+    from dancu.keys import AIRFLOW_VARIABLES
     from dancu.settings import load_settings
 
-    return load_settings(Path(params["settings"]) if params.get("settings") else None)
+    secrets = {kind: Variable.get(name, default=None) for kind, name in AIRFLOW_VARIABLES.items()}
+    return load_settings(
+        Path(params["settings"]) if params.get("settings") else None,
+        demo=bool(params.get("demo")),
+        secrets=secrets,
+    )
 
 
 @dag(
@@ -63,25 +83,26 @@ def _settings(params: dict[str, Any]) -> RunSettings:
     start_date=dt.datetime(2021, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
+    is_paused_upon_creation=True,
     doc_md=__doc__,
     tags=["dancu"],
-    is_paused_upon_creation=True,
     params={
         "inbox": Param(
-            str(_REPO / "data" / "samples" / "inbox"),
             type="string",
+            minLength=1,
             title="Inbox",
             description="The folder that holds the batch folders (inbox/<batch>/<province>/).",
         ),
         "batch": Param(
-            "2021-06-15",
             type="string",
+            pattern=BATCH_PATTERN,
             title="Batch",
-            description="The batch folder's name under the inbox, e.g. 2021-06-15.",
+            description="The batch folder's name under the inbox: YYYY-MM-DD, optionally"
+            " - or _ and a suffix (e.g. 2021-06-15).",
         ),
         "warehouse": Param(
-            str(_REPO / "warehouse"),
             type="string",
+            minLength=1,
             title="Warehouse",
             description="The folder of registry.duckdb, the reports and the staging area.",
         ),
@@ -91,20 +112,34 @@ def _settings(params: dict[str, Any]) -> RunSettings:
             title="Settings file",
             description="A TOML settings file (every key: dancu/defaults.toml); empty: defaults.",
         ),
+        "demo": Param(
+            False,
+            type="boolean",
+            title="Demo keys",
+            description="Allow the public demo keys (the bundled samples only).",
+        ),
     },
 )
 def dancu_batch() -> None:
     """Wire the stages of one batch run."""
 
     @task
-    def plan(params: dict[str, Any] | None = None) -> list[list[str]]:
-        from airflow.sdk.exceptions import AirflowSkipException
+    def plan(
+        params: dict[str, Any] | None = None, dag_run: Any = None, run_id: str | None = None
+    ) -> list[list[str]]:
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from dancu.stages import plan
+        from dancu.stages import plan, writer_lock
 
         assert params is not None
+        unknown = sorted(set((dag_run.conf if dag_run is not None else None) or {}) - CONF_KEYS)
+        if unknown:
+            raise AirflowFailException(
+                f"unknown conf key(s) {unknown}: the params are {sorted(CONF_KEYS)}"
+            )
         batch_dir, warehouse = Path(params["inbox"]) / params["batch"], Path(params["warehouse"])
-        planned = plan(batch_dir, warehouse, _settings(params))
+        with writer_lock(warehouse, f"dancu_batch plan {params['batch']}", wait_seconds=_WAIT):
+            planned = plan(batch_dir, warehouse, _settings(params), token=str(run_id))
         if planned.already_loaded:
             raise AirflowSkipException(
                 f"batch {params['batch']} is already loaded with these files"
@@ -116,13 +151,17 @@ def dancu_batch() -> None:
         retry_delay=dt.timedelta(seconds=10),
         map_index_template="{{ provinces | join(' ') | truncate(60) }}",
     )
-    def ingest(provinces: list[str], params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        from dancu.stages import ingest_group
+    def ingest(
+        provinces: list[str], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        from dancu.stages import ingest_group, writer_lock
 
         assert params is not None
         batch_dir = Path(params["inbox"]) / params["batch"]
         warehouse = Path(params["warehouse"])
-        done = ingest_group(batch_dir, provinces, warehouse, _settings(params))
+        command = f"dancu_batch ingest {params['batch']} {' '.join(provinces)}"
+        with writer_lock(warehouse, command, shared=True, wait_seconds=_WAIT):
+            done = ingest_group(batch_dir, provinces, warehouse, _settings(params), str(run_id))
         return [summary.to_dict() for summary in done]
 
     @task(retries=1, retry_delay=dt.timedelta(seconds=10))
@@ -135,30 +174,43 @@ def dancu_batch() -> None:
         return validate_staged(Path(params["warehouse"]), params["batch"]).to_dict()
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30))
-    def match(staged: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from dancu.stages import apply_decisions, match_batch
+    def match(
+        staged: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        from dancu.stages import apply_decisions, match_batch, writer_lock
 
         assert params is not None
         warehouse, batch, settings = Path(params["warehouse"]), params["batch"], _settings(params)
-        applied = apply_decisions(warehouse, settings, actor=f"batch {batch}", batch_id=batch)
-        return {**match_batch(warehouse, batch, settings).to_dict(), "decisions": applied.decisions}
+        with writer_lock(warehouse, f"dancu_batch match {batch}", wait_seconds=_WAIT):
+            applied = apply_decisions(warehouse, settings, actor=f"batch {batch}", batch_id=batch)
+            summary = match_batch(warehouse, batch, settings, str(run_id))
+        return {**summary.to_dict(), "decisions": applied.decisions}
 
     @task(outlets=[REGISTRY], retries=2, retry_delay=dt.timedelta(seconds=30))
-    def load(matched: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from dancu.stages import register_and_load
+    def load(
+        matched: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        from dancu.stages import register_and_load, writer_lock
 
         assert params is not None
         started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         warehouse = Path(params["warehouse"])
-        return register_and_load(warehouse, params["batch"], _settings(params), started)
+        with writer_lock(warehouse, f"dancu_batch load {params['batch']}", wait_seconds=_WAIT):
+            return register_and_load(
+                warehouse, params["batch"], _settings(params), started, str(run_id)
+            )
 
     @task(retries=1, retry_delay=dt.timedelta(seconds=10))
-    def quality(loaded: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from dancu.stages import check_quality
+    def quality(
+        loaded: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        from dancu.stages import check_quality, writer_lock
 
         assert params is not None
-        warehouse, batch = Path(params["warehouse"]), params["batch"]
-        return check_quality(warehouse, batch, _settings(params)).to_dict()
+        warehouse = Path(params["warehouse"])
+        with writer_lock(warehouse, f"dancu_batch quality {params['batch']}", wait_seconds=_WAIT):
+            summary = check_quality(warehouse, params["batch"], _settings(params), str(run_id))
+        return summary.to_dict()
 
     summaries = ingest.expand(provinces=plan())
     # TaskFlow passes XComArgs at parse time and values at run time.

@@ -9,23 +9,41 @@ decision in force that is not applied yet: the persons concerned are merged
 or split at once (no batch, nothing scored again), and each PIN event names
 the decision and its reviewer.
 
-Params: `warehouse` (where `registry.duckdb` lives) and `settings` (a TOML
-settings file; empty for the defaults). It shares the warehouse with
-`dancu_batch`; the registry takes one writer at a time, so a run while a
-batch loads fails and can be retried. Paused when first created: unpause it
-(or trigger it by hand) to use it.
+Params: `warehouse` (where `registry.duckdb` lives; required, no default),
+`settings` (a TOML settings file; empty for the defaults) and `demo` (allow
+the public demo keys). The keys come from Airflow's secrets backend or the key
+files, as for `dancu_batch`. It shares the warehouse with `dancu_batch`: the
+task holds the warehouse's writer lock, waiting for a batch that is loading.
+Paused when first created: unpause it (or trigger it by hand) to use it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param, dag, task
 
-_REPO = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from dancu.settings import RunSettings
+
 REGISTRY = Asset("dancu-registry")
+_WAIT = 3600.0  # seconds the task waits for another writer (a batch loading)
+
+
+def _settings(params: dict[str, Any]) -> RunSettings:
+    from airflow.sdk import Variable
+
+    from dancu.keys import AIRFLOW_VARIABLES
+    from dancu.settings import load_settings
+
+    secrets = {kind: Variable.get(name, default=None) for kind, name in AIRFLOW_VARIABLES.items()}
+    return load_settings(
+        Path(params["settings"]) if params.get("settings") else None,
+        demo=bool(params.get("demo")),
+        secrets=secrets,
+    )
 
 
 @dag(
@@ -39,8 +57,8 @@ REGISTRY = Asset("dancu-registry")
     tags=["dancu"],
     params={
         "warehouse": Param(
-            str(_REPO / "warehouse"),
             type="string",
+            minLength=1,
             title="Warehouse",
             description="The folder of registry.duckdb whose decisions are applied.",
         ),
@@ -48,7 +66,13 @@ REGISTRY = Asset("dancu-registry")
             "",
             type="string",
             title="Settings file",
-            description="A TOML settings file (the PIN key, matching rules); empty: defaults.",
+            description="A TOML settings file (key files, matching rules); empty: defaults.",
+        ),
+        "demo": Param(
+            False,
+            type="boolean",
+            title="Demo keys",
+            description="Allow the public demo keys (the bundled samples only).",
         ),
     },
 )
@@ -59,14 +83,14 @@ def dancu_review() -> None:
     def apply_decisions(
         params: dict[str, Any] | None = None, run_id: str | None = None
     ) -> dict[str, Any]:
-        from dancu.settings import load_settings
-        from dancu.stages import apply_decisions
+        from dancu.stages import apply_decisions, writer_lock
 
         assert params is not None
-        settings = load_settings(Path(params["settings"]) if params.get("settings") else None)
-        applied = apply_decisions(
-            Path(params["warehouse"]), settings, actor=f"airflow dancu_review {run_id}"
-        )
+        warehouse = Path(params["warehouse"])
+        with writer_lock(warehouse, f"dancu_review {run_id}", wait_seconds=_WAIT):
+            applied = apply_decisions(
+                warehouse, _settings(params), actor=f"airflow dancu_review {run_id}"
+            )
         return applied.to_dict()
 
     apply_decisions()

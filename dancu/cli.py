@@ -1,15 +1,20 @@
 """The ``dancu`` command: run the pipeline, generate test data, evaluate a registry, review pairs.
 
-    dancu run --inbox DIR --warehouse DIR [--settings FILE] [--force]
+    dancu run --inbox DIR --warehouse DIR [--settings FILE] [--force] [--demo]
     dancu generate --persons N --seed S --out DIR [--batches B] [--profile P] [--broken-files]
-    dancu evaluate --truth DIR --warehouse DIR
-    dancu review list|decide|confirm|history|apply --warehouse DIR ...
-    dancu review serve --warehouse DIR   (the review workspace in the browser)
+    dancu evaluate --truth DIR --warehouse DIR [--settings FILE] [--demo]
+    dancu review list|decide|confirm|history|apply --warehouse DIR ... [--demo]
+    dancu review serve --warehouse DIR ...   (the review workspace in the browser)
     dancu review user add|list --users FILE ...
+    dancu audit verify --warehouse DIR [--settings FILE] [--demo]
 
-Exit status 0 when the command completed (quarantined rows included), 1 with
-a one-line message when it could not (``--traceback``, anywhere on the line,
-shows the trace), 2 for a command line argparse rejects.
+The register's keys (PIN, registry, audit) come from key files: ``DANCU_PIN_KEY_FILE``,
+``DANCU_DB_KEY_FILE``, ``DANCU_AUDIT_KEY_FILE`` or the settings (see ``dancu.keys``).
+Without them nothing runs; ``--demo`` allows the public demo keys of data/demo-keys/
+(for the bundled samples only). Exit status 0 when the command completed
+(quarantined rows included), 1 with a one-line message when it could not
+(``--traceback``, anywhere on the line, shows the trace), 2 for a command line
+argparse rejects.
 """
 
 from __future__ import annotations
@@ -90,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--settings", type=Path, help="a TOML settings file (every key: dancu/defaults.toml)"
     )
+    run.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for another writer (0)"
+    )
+    _key_options(run)
 
     gen = sub.add_parser(
         "generate",
@@ -123,8 +132,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--truth", type=Path, required=True, help="the generator's truth folder")
     _warehouse(ev)
+    _key_options(ev)
 
     _review_parser(sub, common)
+
+    audit = sub.add_parser("audit", parents=[common], help="the audit trail of the registry")
+    audit_actions = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = audit_actions.add_parser(
+        "verify",
+        parents=[common],
+        help="check the hash chains; name the first edited or deleted row",
+    )
+    _warehouse(verify)
+    _key_options(verify)
     return parser
 
 
@@ -143,12 +163,14 @@ def _review_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     actions = review.add_subparsers(dest="action", required=True, metavar="ACTION")
     queue = actions.add_parser("list", parents=[common], help="show the undecided pairs")
     _warehouse(queue)
+    _key_options(queue)
     queue.add_argument("--limit", type=int, default=20, help="at most this many pairs (20)")
 
     decide = actions.add_parser(
         "decide", parents=[common], help="record your decision on a pair (as the OS user)"
     )
     _warehouse(decide)
+    _key_options(decide)
     decide.add_argument("record_a", help="record_key of one record (province_code:local_id)")
     decide.add_argument("record_b", help="record_key of the other record")
     verdict = decide.add_mutually_exclusive_group(required=True)
@@ -177,12 +199,14 @@ def _review_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         help="confirm another reviewer's decision on a pair outside the queue",
     )
     _warehouse(confirm)
+    _key_options(confirm)
     confirm.add_argument("decision_id", type=int, help="the decision's number")
 
     history = actions.add_parser(
         "history", parents=[common], help="every decision on a pair, oldest first"
     )
     _warehouse(history)
+    _key_options(history)
     history.add_argument("record_a", help="record_key of one record")
     history.add_argument("record_b", help="record_key of the other record")
 
@@ -190,6 +214,7 @@ def _review_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         "apply", parents=[common], help="apply the decisions in force to the register now"
     )
     _warehouse(apply)
+    _key_options(apply)
     apply.add_argument(
         "--settings", type=Path, help="a TOML settings file (the PIN key, matching rules)"
     )
@@ -198,6 +223,7 @@ def _review_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         "serve", parents=[common], help="start the review workspace (a web page with a login)"
     )
     _warehouse(serve)
+    _key_options(serve)
     serve.add_argument(
         "--users", type=Path, required=True, help="the users file (`dancu review user add`)"
     )
@@ -231,21 +257,38 @@ def _review_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     listing.add_argument("--users", type=Path, required=True, help="the users file")
 
 
-def _run(args: argparse.Namespace) -> None:
-    from dancu.inbox import batch_folders
-    from dancu.progress import Progress
+def _key_options(parser: argparse.ArgumentParser) -> None:
+    if not any(a.dest == "settings" for a in parser._actions):
+        parser.add_argument("--settings", type=Path, help="TOML settings file (key files)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="allow the public demo keys (data/demo-keys/; for the bundled samples only)",
+    )
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from dancu.settings import load_settings
+
+    return load_settings(args.settings, force=getattr(args, "force", False), demo=args.demo)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from dancu.inbox import batch_folders, stray_entries
+    from dancu.progress import Progress
     from dancu.stages import run_batch
 
-    settings = load_settings(args.settings, force=args.force)
+    settings = _settings(args)
     batches = batch_folders(args.inbox)
+    for name in stray_entries(args.inbox):
+        print(f"not a batch folder (a batch is named YYYY-MM-DD[-suffix]), not loaded: {name!r}")
     if not batches:
         raise FileNotFoundError(f"no batch folders under '{args.inbox}'")
     for batch in batches:
         started = time.perf_counter()
         progress = Progress("dancu run")
         try:
-            summary = run_batch(batch, args.warehouse, settings, progress)
+            summary = run_batch(batch, args.warehouse, settings, progress, wait_seconds=args.wait)
         finally:
             progress.close()
         print(summary.to_text())
@@ -282,7 +325,8 @@ def _generate(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from dancu.evaluate import evaluate
 
-    print(evaluate(args.truth, args.warehouse).to_text())
+    keys = _settings(args).require_keys()
+    print(evaluate(args.truth, args.warehouse, keys.registry).to_text())
 
 
 def _registry(warehouse: Path) -> Path:
@@ -307,15 +351,14 @@ def _review(args: argparse.Namespace) -> None:
             secret_file=args.secret_file,
             host=args.host,
             port=args.port,
-            settings_file=args.settings,
+            settings=_settings(args),
         )
         return
     if args.action == "apply":
-        from dancu.settings import load_settings
         from dancu.stages import apply_decisions
 
         _registry(args.warehouse)
-        summary = apply_decisions(args.warehouse, load_settings(args.settings), actor=os_user())
+        summary = apply_decisions(args.warehouse, _settings(args), actor=os_user())
         print(summary.to_text())
         return
     _review_registry(args)
@@ -324,6 +367,7 @@ def _review(args: argparse.Namespace) -> None:
 def _review_registry(args: argparse.Namespace) -> None:
     import polars as pl
 
+    from dancu.stages import anchor_audit, writer_lock
     from pipelines.warehouse import connect
     from pipelines.warehouse.registry import (
         confirm_decision,
@@ -332,18 +376,23 @@ def _review_registry(args: argparse.Namespace) -> None:
         undecided_pairs,
     )
 
+    keys = _settings(args).require_keys()
     registry = _registry(args.warehouse)
     table = pl.Config(tbl_rows=200, tbl_cols=-1, fmt_str_lengths=40, tbl_width_chars=200)
     if args.action in ("list", "history"):
-        with table, connect(registry, read_only=True) as con:
+        with table, connect(registry, keys.registry, read_only=True) as con:
             if args.action == "list":
                 print(undecided_pairs(con, args.limit))
             else:
                 print(decision_history(con, args.record_a, args.record_b))
         return
-    with connect(registry) as con:
+    with (
+        writer_lock(args.warehouse, f"dancu review {args.action}"),
+        connect(registry, keys.registry) as con,
+    ):
         if args.action == "confirm":
-            confirm_decision(con, args.decision_id, os_user())
+            confirm_decision(con, args.decision_id, os_user(), audit_key=keys.audit)
+            anchor_audit(args.warehouse, con, keys)
             print(
                 f"decision #{args.decision_id} confirmed by {os_user()};"
                 " `dancu review apply` applies it"
@@ -356,7 +405,9 @@ def _review_registry(args: argparse.Namespace) -> None:
             verdict=args.verdict,
             reviewer=os_user(),
             note=args.note,
+            audit_key=keys.audit,
         )
+        anchor_audit(args.warehouse, con, keys)
     said = {"same": "the same person", "different": "different people", "unsure": "not sure"}
     wait = (
         "`dancu review apply` applies it"
@@ -390,10 +441,30 @@ def _users(args: argparse.Namespace) -> None:
     print(f"user {args.name} saved in {args.users}")
 
 
+def _audit(args: argparse.Namespace) -> None:
+    from pipelines.warehouse import REGISTRY_FILE, connect
+    from pipelines.warehouse.audit import verify
+
+    keys = _settings(args).require_keys()
+    with connect(args.warehouse / REGISTRY_FILE, keys.registry, read_only=True) as con:
+        reports = verify(con, keys.audit, args.warehouse)
+    for report in reports:
+        print(report.to_text())
+    broken = [r for r in reports if r.problem]
+    if broken:
+        raise ValueError(f"audit trail broken: {broken[0].table}: {broken[0].problem}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dancu`` command."""
     args = _parser().parse_args(argv)
-    commands = {"run": _run, "generate": _generate, "evaluate": _evaluate, "review": _review}
+    commands = {
+        "run": _run,
+        "generate": _generate,
+        "evaluate": _evaluate,
+        "review": _review,
+        "audit": _audit,
+    }
     try:
         commands[args.command](args)
     except KeyboardInterrupt:

@@ -7,16 +7,28 @@ registry (``pipelines.register``, ``pipelines.warehouse``), then validate the
 registry and write the quality report (``quality``). Each stage reads and
 writes files in the warehouse and returns a small typed summary, so Airflow
 tasks can run them apart; ``run_batch`` runs them all in this process.
+
+Every writer holds the warehouse lock (``writer_lock``): ``run_batch`` for the
+whole run, each DAG task for its stage (the province ingests share it). A run
+is fenced by a token that ``plan`` records in the batch's staging: a stage of
+another run (which planned the same batch again since) refuses to go on, so
+two runs of one batch can never mix their parts. A batch is loaded only when
+every planned province is staged, and is marked loaded in the load's own
+transaction, after the registry's must-hold checks have passed on the result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import json
+import os
+import re
+import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +36,11 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from dancu.inbox import batch_fingerprint, batch_is_loaded
+from dancu.keys import Keys
 from dancu.settings import RunSettings
 from dancu.summary import RunSummary
 from domain.schema import FILE_COUNT_SCHEMA, LINK_SCHEMA, QUARANTINE_SCHEMA, RECORD_SCHEMA
+from domain.vntext import CONTROL_CHARACTERS
 from matching import FITTED
 from pipelines.ingest import (
     IngestSummary,
@@ -42,25 +56,35 @@ from pipelines.register import (
     name_decisions,
     update_register,
 )
+from pipelines.register.serials import PIN_SCHEME
 from pipelines.warehouse import (
+    ANALYST_FILE,
     REGISTRY_FILE,
     REPORT_FILE,
     BatchTables,
+    check_batch_name,
     connect,
     load_batch,
     load_review,
     match_link_rows,
+    private_dir,
+    private_files,
     read_staged,
+    rejected_part,
     staging_dir,
     staging_part,
+    warehouse_lock,
     write_parquet_atomic,
 )
+from pipelines.warehouse.analyst import write_analyst
+from pipelines.warehouse.audit import anchor_line, append_anchor, chain
 
 if TYPE_CHECKING:
     from matching import LinkResult, MatchModel
 
 from pipelines.warehouse.registry import (
     batch_model,
+    check_keys,
     fitted_models_before,
     pending_decisions,
     person_records,
@@ -70,6 +94,63 @@ from pipelines.warehouse.registry import (
     registered_records,
     stored_links,
 )
+
+
+class RunFencedError(RuntimeError):
+    """The batch was planned again by another run since this run planned it."""
+
+
+class IncompleteBatchError(RuntimeError):
+    """A planned province of the batch was not staged: the batch is not loaded."""
+
+
+@contextlib.contextmanager
+def writer_lock(
+    warehouse: Path, command: str, *, shared: bool = False, wait_seconds: float = 0.0
+) -> Iterator[None]:
+    """Hold the warehouse's writer lock (see ``pipelines.warehouse.lock``); files private."""
+    private_files()
+    with warehouse_lock(warehouse, command, wait_seconds, shared=shared):
+        yield
+
+
+def anchor_audit(warehouse: Path, con: Any, keys: Keys) -> None:
+    """Chain what ``con`` wrote and append the chains' heads to the warehouse's anchor file.
+
+    For writers outside a batch's load (reviewers' decisions and
+    confirmations), so a deleted last decision is caught like a deleted last
+    event (see ``pipelines.warehouse.audit``).
+    """
+    heads = chain(con, keys.audit)
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    append_anchor(warehouse, anchor_line(keys.audit, heads, at))
+
+
+def key_checks(keys: Keys) -> dict[str, str]:
+    """What the registry records of a run's keys: check values and the serial scheme."""
+    return {
+        "pin_key_check": keys.pin_check,
+        "audit_key_check": keys.audit_check,
+        "pin_scheme": PIN_SCHEME,
+    }
+
+
+def _plan_file(warehouse: Path, batch_id: str) -> Path:
+    return staging_dir(warehouse, batch_id) / "plan.json"
+
+
+def _planned(warehouse: Path, batch_id: str, token: str) -> dict[str, Any]:
+    """The batch's plan, when this run (``token``) made it; else refuse."""
+    path = _plan_file(warehouse, batch_id)
+    if not path.exists():
+        raise RunFencedError(f"batch {batch_id} has no plan in staging: run plan first")
+    found = json.loads(path.read_text())
+    if found.get("token") != token:
+        raise RunFencedError(
+            f"batch {batch_id} was planned again by another run since this one planned it; "
+            "this run stops (it would mix its parts with the other run's)"
+        )
+    return dict(found)
 
 
 @dataclass(frozen=True)
@@ -170,15 +251,30 @@ class Plan:
         return asdict(self)
 
 
-def plan(batch_dir: Path, warehouse: Path, settings: RunSettings) -> Plan:
+def plan(batch_dir: Path, warehouse: Path, settings: RunSettings, token: str | None = None) -> Plan:
     """Plan a batch: its province folders, or nothing when it is already loaded unchanged.
 
     A batch loaded with exactly these files is planned again only when forced.
+    Checks first that the batch is named as batches are, and that this run's
+    keys are the registry's (a run with other keys never starts).
+
+    Args:
+        batch_dir: ``inbox/<batch>``.
+        warehouse: the warehouse.
+        settings: the run's settings (with its keys).
+        token: this run's fencing token (a new one when None); later stages pass it.
     """
-    if not settings.force and batch_is_loaded(batch_dir, warehouse):
-        return Plan(batch_dir.name, [], already_loaded=True)
-    provinces = plan_batch(batch_dir, warehouse)
-    return Plan(batch_dir.name, provinces, groups=group_provinces(batch_dir, provinces))
+    private_files()
+    keys = settings.require_keys()
+    batch_id = check_batch_name(batch_dir.name)
+    registry = warehouse / REGISTRY_FILE
+    if registry.exists():
+        with connect(registry, keys.registry, read_only=True) as con:
+            check_keys(con, key_checks(keys), record=False)
+    if not settings.force and batch_is_loaded(batch_dir, warehouse, keys.registry):
+        return Plan(batch_id, [], already_loaded=True)
+    provinces = plan_batch(batch_dir, warehouse, token or secrets.token_hex(16))
+    return Plan(batch_id, provinces, groups=group_provinces(batch_dir, provinces))
 
 
 def group_provinces(
@@ -193,8 +289,10 @@ def group_provinces(
     groups: list[list[str]] = []
     size = 0
     for code in provinces:
-        folder = batch_dir / code
-        files = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        files = 0
+        # os.walk does not follow links (nor does ingest: a link is quarantined).
+        for root, _dirs, names in os.walk(batch_dir / code):
+            files += sum(os.lstat(os.path.join(root, n)).st_size for n in names)
         if not groups or size + files > max_bytes:
             groups.append([])
             size = 0
@@ -203,23 +301,29 @@ def group_provinces(
     return groups
 
 
-def plan_batch(batch_dir: Path, warehouse: Path) -> list[str]:
+def plan_batch(batch_dir: Path, warehouse: Path, token: str = "") -> list[str]:
     """Start a batch: clear its staging area, return its province folders.
 
-    Folders that are not province codes are rejected: each is recorded as one
-    quarantined entry, and nothing from it is loaded.
+    Folders that are not province codes, files and symbolic links (never
+    followed) are rejected: each is recorded as one quarantined entry, and
+    nothing from it is loaded. The plan (provinces and ``token``) is written
+    to the batch's staging, so later stages can tell their run's plan.
     """
-    if not batch_dir.is_dir():
-        raise FileNotFoundError(f"batch folder '{batch_dir}' does not exist")
-    batch_id = batch_dir.name
+    if batch_dir.is_symlink() or not batch_dir.is_dir():
+        raise FileNotFoundError(f"batch folder '{batch_dir}' does not exist (or is a link)")
+    batch_id = check_batch_name(batch_dir.name)
     staging = warehouse / "staging"
+    private_dir(warehouse)
     shutil.rmtree(staging_dir(warehouse, batch_id), ignore_errors=True)
-    fingerprint = staging_dir(warehouse, batch_id) / "fingerprint.txt"
-    fingerprint.parent.mkdir(parents=True)
-    fingerprint.write_text(batch_fingerprint(batch_dir))
+    private_dir(staging_dir(warehouse, batch_id))
     provinces: list[str] = []
     for folder in sorted(p for p in batch_dir.iterdir() if not p.name.startswith(".")):
         try:
+            if folder.is_symlink():
+                raise UnknownProvinceError(
+                    f"'{folder.name}' is a symbolic link; links are never followed, "
+                    "nothing from it was loaded"
+                )
             if not folder.is_dir():
                 raise UnknownProvinceError(
                     f"'{folder.name}' is a file, not a province folder; it was not loaded"
@@ -227,13 +331,19 @@ def plan_batch(batch_dir: Path, warehouse: Path) -> list[str]:
             provinces.append(check_province_folder(folder.name))
         except UnknownProvinceError as err:
             _write_rejected(staging, batch_id, folder.name, str(err))
+    plan_file = _plan_file(warehouse, batch_id)
+    plan_file.write_text(
+        json.dumps(
+            {"token": token, "provinces": provinces, "fingerprint": batch_fingerprint(batch_dir)}
+        )
+    )
     return provinces
 
 
 def _write_rejected(staging: Path, batch_id: str, name: str, reason: str) -> None:
     """Stage a rejected folder as one quarantined entry (read 1, quarantined 1)."""
-    part = f"rejected-{name}"
-    quarantine, files = rejected_folder(batch_id, name, reason)
+    part = rejected_part(name)
+    quarantine, files = rejected_folder(batch_id, re.sub(CONTROL_CHARACTERS, "?", name), reason)
     write_parquet_atomic(quarantine, staging_part(staging, batch_id, "quarantine", part))
     write_parquet_atomic(files, staging_part(staging, batch_id, "files", part))
     write_parquet_atomic(
@@ -242,17 +352,21 @@ def _write_rejected(staging: Path, batch_id: str, name: str, reason: str) -> Non
 
 
 def ingest(
-    batch_dir: Path, province_code: str, warehouse: Path, settings: RunSettings
+    batch_dir: Path, province_code: str, warehouse: Path, settings: RunSettings, token: str
 ) -> IngestSummary:
-    """Ingest one province folder of a batch into the warehouse's staging."""
+    """Ingest one province folder of a batch into the warehouse's staging (this run's plan)."""
+    private_files()
+    planned = _planned(warehouse, check_batch_name(batch_dir.name), token)
+    if province_code not in planned["provinces"]:
+        raise ValueError(f"province {province_code!r} is not in the batch's plan")
     return ingest_province(batch_dir, province_code, warehouse / "staging", settings.read_limits)
 
 
 def ingest_group(
-    batch_dir: Path, provinces: list[str], warehouse: Path, settings: RunSettings
+    batch_dir: Path, provinces: list[str], warehouse: Path, settings: RunSettings, token: str
 ) -> list[IngestSummary]:
     """Ingest several province folders one after the other (one Airflow task)."""
-    return [ingest(batch_dir, code, warehouse, settings) for code in provinces]
+    return [ingest(batch_dir, code, warehouse, settings, token) for code in provinces]
 
 
 def staged_records(warehouse: Path, batch_id: str) -> pl.DataFrame:
@@ -276,6 +390,7 @@ def validate_staged(warehouse: Path, batch_id: str) -> ValidationSummary:
     """
     from quality.expectations import validate_records, write_validation_json
 
+    private_files()
     records = staged_records(warehouse, batch_id)
     report = validate_records(records, staged_files(warehouse, batch_id))
     write_validation_json(report, _validation_file(warehouse, batch_id, report.suite_name))
@@ -288,7 +403,7 @@ def _validation_file(warehouse: Path, batch_id: str, suite: str) -> Path:
     return staging_dir(warehouse, batch_id) / f"validation-{suite}.json"
 
 
-def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> MatchSummary:
+def match_batch(warehouse: Path, batch_id: str, settings: RunSettings, token: str) -> MatchSummary:
     """Link the batch's records with each other and with everyone registered.
 
     Incremental: only pairs with at least one record of this batch are
@@ -298,13 +413,16 @@ def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> MatchS
     """
     from matching import default_model, link_records
 
+    private_files()
+    _planned(warehouse, batch_id, token)
+    keys = settings.require_keys()
     new = staged_records(warehouse, batch_id)
     registry = warehouse / REGISTRY_FILE
     out = staging_dir(warehouse, batch_id) / "match"
     if not registry.exists():
         result = link_records(new, settings.match, fallback=[default_model()])
         return _write_match(out, result, batch_id, new, new)
-    with connect(registry) as con:
+    with connect(registry, keys.registry, read_only=True) as con:
         scope = batch_scope(registered_records(con), new)
         prior = record_clusters(con)
         decisions = read_decisions(con)
@@ -383,18 +501,46 @@ def _write_unmatched(out: Path, prior: pl.DataFrame, model: str, scope: Scope) -
 
 
 def register_and_load(
-    warehouse: Path, batch_id: str, settings: RunSettings, started_at: dt.datetime
+    warehouse: Path, batch_id: str, settings: RunSettings, started_at: dt.datetime, token: str
 ) -> dict[str, int]:
     """Update the PIN register from the match and load the batch in one transaction.
 
+    The batch is loaded only when every province of its plan is staged. Inside
+    the transaction, before COMMIT, the registry's must-hold expectations run
+    on the result (a failure rolls the load back and the batch stays unloaded).
+
     Returns:
         The run's counts (rows read, loaded, quarantined, skipped; persons, PINs).
+
+    Raises:
+        IncompleteBatchError: a planned province has no staged parts.
+        quality.expectations.QualityError: the loaded registry would break a must-hold rule.
     """
+    from quality.expectations import validate_registry
+
+    private_files()
+    keys = settings.require_keys()
+    planned = _planned(warehouse, batch_id, token)
     staging = warehouse / "staging"
+    missing = [
+        code
+        for code in planned["provinces"]
+        for table in ("records", "quarantine", "files")
+        if not staging_part(staging, batch_id, table, code).exists()
+    ]
+    if missing:
+        raise IncompleteBatchError(
+            f"batch {batch_id}: province(s) {', '.join(sorted(set(missing)))} not staged; "
+            "the batch is not loaded (run its ingest again)"
+        )
     new = staged_records(warehouse, batch_id)
     match_dir = staging_dir(warehouse, batch_id) / "match"
     clusters = pl.read_parquet(match_dir / "clusters.parquet")
-    with connect(warehouse / REGISTRY_FILE) as con:
+
+    def before_commit(con: Any) -> None:
+        validate_registry(con).raise_for_failures()
+
+    with connect(warehouse / REGISTRY_FILE, keys.registry) as con:
         scope = batch_scope(registered_records(con), new)
         previous = read_previous(con)
         # Only persons the batch touched are re-decided; everyone else stays as is.
@@ -404,7 +550,7 @@ def register_and_load(
             clusters.join(touched, on="record_key", how="semi"),
             previous.restricted_to(touched),
             batch_id,
-            settings.pin_key,
+            keys.pin,
         )
         tables = BatchTables(
             batch_id=batch_id,
@@ -414,10 +560,23 @@ def register_and_load(
             pairs=pl.read_parquet(match_dir / "pairs.parquet"),
             model_json=(match_dir / "model.json").read_text(),
             model_source=model_source((match_dir / "model.json").read_text()),
-            fingerprint=(staging_dir(warehouse, batch_id) / "fingerprint.txt").read_text(),
+            fingerprint=str(planned["fingerprint"]),
         )
         run_id = _run_id(batch_id, started_at)
-        return load_batch(con, tables, update, started_at, run_id)
+        counts, heads = load_batch(
+            con,
+            tables,
+            update,
+            started_at,
+            run_id,
+            key_checks=key_checks(keys),
+            audit_key=keys.audit,
+            before_commit=before_commit,
+        )
+        write_analyst(con, warehouse / ANALYST_FILE, keys.pseudonym)
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    append_anchor(warehouse, anchor_line(keys.audit, heads, at))
+    return counts
 
 
 def _run_id(batch_id: str, started_at: dt.datetime) -> str:
@@ -426,12 +585,15 @@ def _run_id(batch_id: str, started_at: dt.datetime) -> str:
 
 
 def check_quality(
-    warehouse: Path, batch_id: str, settings: RunSettings | None = None
+    warehouse: Path, batch_id: str, settings: RunSettings, token: str
 ) -> QualitySummary:
-    """Validate the registry; write the HTML reports (vi, en) with both validations.
+    """Validate the registry; write the HTML reports (vi, en) with both validations; tidy staging.
 
     The staged records' validation is the one ``validate_staged`` kept (it
-    is run again only when that file is missing).
+    is run again only when that file is missing). The registry's must-hold
+    checks already ran inside the load; here they are reported. Once the
+    report is written the batch's staging (plain copies of its records) is
+    removed, unless the settings keep it.
 
     Raises:
         quality.expectations.QualityError: a must-hold expectation failed
@@ -445,6 +607,9 @@ def check_quality(
     )
     from quality.report import write_report
 
+    private_files()
+    keys = settings.require_keys()
+    _planned(warehouse, batch_id, token)
     kept = _validation_file(warehouse, batch_id, "records")
     records_report = (
         read_validation_json(kept)
@@ -453,10 +618,10 @@ def check_quality(
             staged_records(warehouse, batch_id), staged_files(warehouse, batch_id)
         )
     )
-    with connect(warehouse / REGISTRY_FILE) as con:
+    with connect(warehouse / REGISTRY_FILE, keys.registry, read_only=True) as con:
         registry_report = validate_registry(con)
         reports = [records_report, registry_report]
-        thresholds = (settings or RunSettings()).match.thresholds
+        thresholds = settings.match.thresholds
         report = write_report(
             con,
             warehouse / REPORT_FILE,
@@ -471,6 +636,8 @@ def check_quality(
         write_validation_json(r, _validation_file(warehouse, batch_id, r.suite_name))
     for r in reports:
         r.raise_for_failures()
+    if not settings.retention.keep_staging:
+        shutil.rmtree(staging_dir(warehouse, batch_id), ignore_errors=True)
     return QualitySummary(str(report), sum(len(r.results) for r in reports))
 
 
@@ -488,23 +655,34 @@ def apply_decisions(
 
     Args:
         warehouse: The warehouse folder.
-        settings: The run's settings (matching rules, PIN key).
+        settings: The run's settings (matching rules, keys).
         actor: Who applies them: the user, or the batch (recorded in ``review_action``).
         batch_id: The ``batch_id`` of the events: the batch that applies them
             before loading, else ``review:<last decision id>``.
+
+    The caller holds the warehouse's writer lock (``writer_lock``).
     """
+    from quality.expectations import validate_registry
+
+    private_files()
+    keys = settings.require_keys()
     registry = warehouse / REGISTRY_FILE
     if not registry.exists():
         return ApplySummary(0)
-    with connect(registry) as con:
+
+    def before_commit(con: Any) -> None:
+        validate_registry(con).raise_for_failures()
+
+    with connect(registry, keys.registry) as con:
+        check_keys(con, key_checks(keys), record=False)
         pending = pending_decisions(con)
         if pending.is_empty():
             return ApplySummary(0)
         from matching import reviewed_clusters
 
         batch_id = batch_id or f"review:{int(pending['decision_id'].max())}"  # type: ignore[arg-type]
-        keys = sorted(set(pending["record_key_l"]) | set(pending["record_key_r"]))
-        records = person_records(con, keys)
+        record_keys = sorted(set(pending["record_key_l"]) | set(pending["record_key_r"]))
+        records = person_records(con, record_keys)
         before = records.select("record_key", "person_id")
         reviewed = reviewed_clusters(
             records.drop("person_id"),
@@ -519,10 +697,22 @@ def apply_decisions(
             reviewed.clusters,
             previous.restricted_to(before),
             batch_id,
-            settings.pin_key,
+            keys.pin,
         )
         update = name_decisions(update, before, pending)
-        load_review(con, update, pending, reviewed.held_back, actor=actor, batch_id=batch_id)
+        heads = load_review(
+            con,
+            update,
+            pending,
+            reviewed.held_back,
+            actor=actor,
+            batch_id=batch_id,
+            audit_key=keys.audit,
+            before_commit=before_commit,
+        )
+        write_analyst(con, warehouse / ANALYST_FILE, keys.pseudonym)
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    append_anchor(warehouse, anchor_line(keys.audit, heads, at))
     kinds = update.events["event"].value_counts().sort("event").iter_rows()
     return ApplySummary(pending.height, {k: int(n) for k, n in kinds}, batch_id)
 
@@ -538,41 +728,44 @@ def _quiet(stage: str, rows: int | None = None) -> None:
 def run_batch(
     batch_dir: Path,
     warehouse: Path,
-    settings: RunSettings | None = None,
+    settings: RunSettings,
     progress: ProgressHook | None = None,
+    wait_seconds: float = 0.0,
 ) -> RunSummary:
-    """Run every stage for one batch folder, in order, in this process.
+    """Run every stage for one batch folder, in order, in this process, holding the lock.
 
     ``progress`` is called after each step (each province's ingest, then
     each stage) with the step and its rows; ``progress.expect(n)`` is
     called first when it has that method.
     """
-    settings = settings or RunSettings()
+    settings.require_keys()
     step = progress or _quiet
-    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    batch_id = batch_dir.name
-    planned = plan(batch_dir, warehouse, settings)
-    if planned.already_loaded:
-        return RunSummary(batch_id, 0, {}, {}, "", str(warehouse / REGISTRY_FILE), skipped=True)
-    provinces = planned.provinces
-    expect = getattr(progress, "expect", None)
-    if expect is not None:
-        expect(len(provinces) + 6)
-    step(f"{batch_id} plan: {len(provinces)} province folders", None)
-    for code in provinces:
-        ingested = ingest(batch_dir, code, warehouse, settings)
-        step(f"{batch_id} ingest {code}", ingested.rows_read)
-    validated = validate_staged(warehouse, batch_id)
-    passed = validated.checks - validated.failed
-    step(f"{batch_id} validate: {passed}/{validated.checks} checks passed", validated.records)
-    applied = apply_decisions(warehouse, settings, actor=f"batch {batch_id}", batch_id=batch_id)
-    step(f"{batch_id} apply decisions: {applied.decisions}", None)
-    match = match_batch(warehouse, batch_id, settings)
-    step(f"{batch_id} match: {match.pairs:,} candidate pairs", match.records)
-    counts = register_and_load(warehouse, batch_id, settings, started_at)
-    step(f"{batch_id} load", counts["rows_loaded"])
-    quality = check_quality(warehouse, batch_id, settings)
-    step(f"{batch_id} quality: {quality.expectations} checks", None)
+    batch_id = check_batch_name(batch_dir.name)
+    with writer_lock(warehouse, f"dancu run {batch_id}", wait_seconds=wait_seconds):
+        started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        token = secrets.token_hex(16)
+        planned = plan(batch_dir, warehouse, settings, token)
+        if planned.already_loaded:
+            return RunSummary(batch_id, 0, {}, {}, "", str(warehouse / REGISTRY_FILE), skipped=True)
+        provinces = planned.provinces
+        expect = getattr(progress, "expect", None)
+        if expect is not None:
+            expect(len(provinces) + 6)
+        step(f"{batch_id} plan: {len(provinces)} province folders", None)
+        for code in provinces:
+            ingested = ingest(batch_dir, code, warehouse, settings, token)
+            step(f"{batch_id} ingest {code}", ingested.rows_read)
+        validated = validate_staged(warehouse, batch_id)
+        passed = validated.checks - validated.failed
+        step(f"{batch_id} validate: {passed}/{validated.checks} checks passed", validated.records)
+        applied = apply_decisions(warehouse, settings, actor=f"batch {batch_id}", batch_id=batch_id)
+        step(f"{batch_id} apply decisions: {applied.decisions}", None)
+        match = match_batch(warehouse, batch_id, settings, token)
+        step(f"{batch_id} match: {match.pairs:,} candidate pairs", match.records)
+        counts = register_and_load(warehouse, batch_id, settings, started_at, token)
+        step(f"{batch_id} load", counts["rows_loaded"])
+        quality = check_quality(warehouse, batch_id, settings, token)
+        step(f"{batch_id} quality: {quality.expectations} checks", None)
     return RunSummary(
         batch_id=batch_id,
         provinces=len(provinces),

@@ -55,7 +55,7 @@ def cli_warehouse(tmp_path_factory: pytest.TempPathFactory, sample_inbox: Path) 
     warehouse = tmp_path_factory.mktemp("cli-warehouse")
     dancu = Path(sys.executable).with_name("dancu")
     result = subprocess.run(
-        [str(dancu), "run", "--inbox", str(sample_inbox), "--warehouse", str(warehouse)],
+        [str(dancu), "run", "--demo", "--inbox", str(sample_inbox), "--warehouse", str(warehouse)],
         capture_output=True,
         text=True,
     )
@@ -67,7 +67,8 @@ def cli_warehouse(tmp_path_factory: pytest.TempPathFactory, sample_inbox: Path) 
 def one_batch_warehouse(tmp_path_factory: pytest.TempPathFactory, sample_inbox: Path) -> Path:
     """A warehouse holding the first sample batch (run in this process); copy it to change it."""
     from dancu.stages import run_batch
+    from tests.registry_helpers import demo_settings
 
     warehouse = tmp_path_factory.mktemp("one-batch")
-    run_batch(sample_inbox / "2021-06-15", warehouse)
+    run_batch(sample_inbox / "2021-06-15", warehouse, demo_settings())
     return warehouse

@@ -45,11 +45,11 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dancu.settings import RunSettings, load_settings
-from dancu.stages import ApplySummary, apply_decisions
+from dancu.settings import RunSettings
+from dancu.stages import ApplySummary, anchor_audit, apply_decisions, writer_lock
 from dancu.workspace.users import Users
 from domain.vntext import fold, fold_expr
-from pipelines.warehouse import REGISTRY_FILE, connect
+from pipelines.warehouse import REGISTRY_FILE, WarehouseLockedError, connect
 from pipelines.warehouse.registry import (
     DecisionError,
     UnknownRecordError,
@@ -66,6 +66,8 @@ from quality.pairs import households, review_pairs
 from quality.report import DOUBT_NAMES
 
 _HERE = Path(__file__).resolve().parent
+#: Seconds a decision waits for another writer (a batch loading) before the page says busy.
+_LOCK_WAIT = 10.0
 TEMPLATES = _HERE / "templates"
 CATALOGS = _HERE / "locale"
 PAGE_SIZE = 50
@@ -217,23 +219,35 @@ class Workspace:
         self.warehouse = warehouse
         self.users = users
         self.settings = settings
+        self.keys = settings.require_keys()
         self._lock = threading.Lock()
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection for one request (one request at a time in this process)."""
-        with self._lock, connect(self.registry, read_only=True) as con:
+        with self._lock, connect(self.registry, self.keys.registry, read_only=True) as con:
             yield con
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A write connection for one request."""
-        with self._lock, connect(self.registry) as con:
+        """A write connection for one request, holding the warehouse's writer lock.
+
+        What the request wrote is anchored in the audit trail afterwards.
+        """
+        with (
+            self._lock,
+            writer_lock(self.warehouse, "dancu review serve", wait_seconds=_LOCK_WAIT),
+            connect(self.registry, self.keys.registry) as con,
+        ):
             yield con
+            anchor_audit(self.warehouse, con, self.keys)
 
     def apply(self, actor: str) -> ApplySummary:
-        """Apply the decisions in force now."""
-        with self._lock:
+        """Apply the decisions in force now (holding the warehouse's writer lock)."""
+        with (
+            self._lock,
+            writer_lock(self.warehouse, "dancu review serve: apply", wait_seconds=_LOCK_WAIT),
+        ):
             return apply_decisions(self.warehouse, self.settings, actor=actor)
 
 
@@ -346,7 +360,7 @@ def create_app(warehouse: Path, users: Path, secret: str, settings: RunSettings)
                 page = min(filters.page, pages)
                 shown = kept.slice((page - 1) * PAGE_SIZE, PAGE_SIZE)
                 waiting = awaiting_confirmation(con).height
-        except duckdb.IOException as err:
+        except (duckdb.IOException, WarehouseLockedError) as err:
             return _busy(request, err)
         provinces = sorted(
             set(everything["province_code_l"].drop_nulls())
@@ -386,7 +400,7 @@ def create_app(warehouse: Path, users: Path, secret: str, settings: RunSettings)
                 kept = filters.apply(review_queue(con))
                 history = decision_history(con, left, right).to_dicts()
                 homes = (households(con, left), households(con, right))
-        except duckdb.IOException as err:
+        except (duckdb.IOException, WarehouseLockedError) as err:
             return _busy(request, err)
         keys = list(zip(kept["record_key_l"], kept["record_key_r"], strict=True))
         position = keys.index((left, right)) if (left, right) in keys else -1
@@ -420,12 +434,18 @@ def create_app(warehouse: Path, users: Path, secret: str, settings: RunSettings)
         try:
             with work.write() as con:
                 decision = record_decision(
-                    con, left, right, verdict=verdict, reviewer=request.session["user"], note=note
+                    con,
+                    left,
+                    right,
+                    verdict=verdict,
+                    reviewer=request.session["user"],
+                    note=note,
+                    audit_key=work.keys.audit,
                 )
         except (DecisionError, UnknownRecordError) as err:
             _say(request, str(err))
             return RedirectResponse(back, status_code=303)
-        except duckdb.IOException as err:
+        except (duckdb.IOException, WarehouseLockedError) as err:
             return _busy(request, err)
         if decision.queued:
             _say(request, _("Decision #%(id)s saved.") % {"id": decision.decision_id})
@@ -446,7 +466,7 @@ def create_app(warehouse: Path, users: Path, secret: str, settings: RunSettings)
         try:
             with work.read() as con:
                 rows = awaiting_confirmation(con).to_dicts()
-        except duckdb.IOException as err:
+        except (duckdb.IOException, WarehouseLockedError) as err:
             return _busy(request, err)
         return _render(request, "confirmations.html.j2", rows=rows)
 
@@ -457,11 +477,13 @@ def create_app(warehouse: Path, users: Path, secret: str, settings: RunSettings)
         try:
             decision_id = int(str(form.get("decision_id", "")))
             with work.write() as con:
-                confirm_decision(con, decision_id, request.session["user"])
+                confirm_decision(
+                    con, decision_id, request.session["user"], audit_key=work.keys.audit
+                )
             _say(request, _("Decision #%(id)s confirmed.") % {"id": decision_id})
         except (DecisionError, ValueError) as err:
             _say(request, str(err))
-        except duckdb.IOException as err:
+        except (duckdb.IOException, WarehouseLockedError) as err:
             return _busy(request, err)
         return RedirectResponse("/confirmations", status_code=303)
 
@@ -470,7 +492,7 @@ def create_app(warehouse: Path, users: Path, secret: str, settings: RunSettings)
         _ = _gettext(request)
         try:
             done = work.apply(request.session["user"])
-        except duckdb.IOException as err:
+        except (duckdb.IOException, WarehouseLockedError) as err:
             return _busy(request, err)
         if not done.decisions:
             _say(request, _("No decision waits to be applied."))
@@ -490,7 +512,7 @@ def create_app(warehouse: Path, users: Path, secret: str, settings: RunSettings)
         try:
             with work.read() as con:
                 rows = recent_events(con, 100).to_dicts()
-        except duckdb.IOException as err:
+        except (duckdb.IOException, WarehouseLockedError) as err:
             return _busy(request, err)
         return _render(request, "events.html.j2", rows=rows)
 
@@ -536,7 +558,7 @@ def serve(
     secret_file: Path,
     host: str = "127.0.0.1",
     port: int = 8765,
-    settings_file: Path | None = None,
+    settings: RunSettings,
 ) -> None:
     """Run the workspace with uvicorn until interrupted.
 
@@ -553,8 +575,12 @@ def serve(
         raise FileNotFoundError(
             f"no users in '{users}': add one with `dancu review user add NAME --users {users}`"
         )
-    with connect(warehouse / REGISTRY_FILE):
-        pass  # a clear error now if the file is not a registry; its schema brought up to date
-    app = create_app(warehouse, users, read_secret(secret_file), load_settings(settings_file))
+    keys = settings.require_keys()
+    with (
+        writer_lock(warehouse, "dancu review serve"),
+        connect(warehouse / REGISTRY_FILE, keys.registry),
+    ):
+        pass  # a clear error now if the key or the file is wrong; its schema brought up to date
+    app = create_app(warehouse, users, read_secret(secret_file), settings)
     print(f"review workspace on http://{host}:{port}/ (stop with Ctrl-C)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

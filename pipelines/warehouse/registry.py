@@ -1,19 +1,29 @@
 """The registry database: the only code that opens ``registry.duckdb``.
 
-``connect`` opens it (creating the contract's tables, ``sql/registry.sql``,
-on first use); the functions below are every read and write of the registry
-that is not the batch load itself (``pipelines.warehouse.load``): the
-register's state, the registered records, the loaded batches, reviewers'
-decisions and the summary figures. Each takes an open connection, so a stage
-decides how long it holds the database and whether it writes.
+``connect`` opens it, encrypted with DuckDB's database encryption (AES-GCM-256,
+``ATTACH … (ENCRYPTION_KEY …)``, OpenSSL from the signed ``httpfs`` extension
+that the ``duckdb-ext-httpfs`` package ships), creating the contract's tables
+(``sql/registry.sql``) on first use. Its spill files go to a private folder
+that is removed when the connection closes, whatever happened. The functions
+below are every read and write of the registry that is not the batch load
+itself (``pipelines.warehouse.load``): the register's state, the registered
+records, the loaded batches, reviewers' decisions and the summary figures.
+Each takes an open connection, so a stage decides how long it holds the
+database and whether it writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
+import importlib.util
 import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
@@ -24,40 +34,117 @@ import polars as pl
 from domain.reference import provinces
 from domain.schema import DECISION_SCHEMA, RECORD_SCHEMA
 from pipelines.register.update import PreviousRegister
+from pipelines.warehouse.audit import chain
 
 _VERSIONED = ("dancu", "polars", "duckdb", "rapidfuzz", "pyarrow", "great-expectations")
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the registry, creating its tables when it is new.
+#: The registry's name inside a connection (``USE``d, so queries name tables alone).
+ALIAS = "registry"
+_KEY_TEXT = re.compile(r"^[A-Za-z0-9+/=_-]{16,}$")
 
-    Raises:
-        NotARegistryError: The file is a DuckDB database that holds other
-            tables and not the registry's (it is left untouched).
+
+class RegistryKeyError(ValueError):
+    """The registry cannot be opened with the key given (or the key is malformed)."""
+
+
+class KeyMismatchError(RegistryKeyError):
+    """The registry was built with another PIN or audit key, or another serial scheme."""
+
+
+def _extension_directory() -> str:
+    spec = importlib.util.find_spec("duckdb_ext")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "DuckDB's httpfs extension (package duckdb-ext-httpfs) is not installed: "
+            "it is needed to write the encrypted registry"
+        )
+    return str(Path(next(iter(spec.submodule_search_locations))) / "extensions")
+
+
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def open_database(
+    path: Path, key: str | None, *, read_only: bool, spill: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with OpenSSL loaded and ``path`` attached (encrypted with ``key``).
+
+    ``key`` None attaches a plain file (the analyst database). Host files stay
+    reachable only as far as the caller allows (see ``analyst.open_analyst``).
     """
-    if read_only:
-        con = duckdb.connect(str(path), read_only=True)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path))
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "extension_directory": _extension_directory(),
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_unsigned_extensions": False,
+    }
+    con = duckdb.connect(config=config)
     try:
-        tables = con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0]
-        if read_only or tables:
-            check_registry(con, path)
-        if not read_only:
-            create_schema(con)
-    except Exception:
+        con.execute("LOAD httpfs")
+        if spill is not None:
+            con.execute(f"SET temp_directory = {sql_literal(str(spill))}")
+        con.execute("SET temp_file_encryption = true")
+        options = []
+        if key is not None:
+            if not _KEY_TEXT.match(key):
+                raise RegistryKeyError("the registry key is not base64 text of 16 bytes or more")
+            options.append(f"ENCRYPTION_KEY {sql_literal(key)}")
+        if read_only:
+            options.append("READ_ONLY")
+        attach = f"ATTACH {sql_literal(str(path))} AS {ALIAS}"
+        try:
+            con.execute(attach + (f" ({', '.join(options)})" if options else ""))
+        except duckdb.Error as err:
+            text = str(err)
+            if "encrypt" in text.lower() or "key" in text.lower():
+                raise RegistryKeyError(
+                    f"the registry key does not open '{path}' (another key, or a registry "
+                    f"written without encryption): {text.splitlines()[0]}"
+                ) from err
+            raise
+        con.execute(f"USE {ALIAS}")
+    except BaseException:
         con.close()
         raise
     return con
 
 
+@contextlib.contextmanager
+def connect(path: Path, key: str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the encrypted registry (creating its tables when it is new); close it after.
+
+    Spill files go to ``.spill-<pid>`` beside the registry (mode 0700), removed on
+    close, also when the work failed.
+
+    Raises:
+        RegistryKeyError: the key does not open the registry.
+        FileNotFoundError: ``read_only`` and there is no registry.
+    """
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no registry at '{path}'")
+    spill = path.parent / f".spill-{os.getpid()}-{id(path):x}"
+    if not read_only:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    con = open_database(path, key, read_only=read_only, spill=None if read_only else spill)
+    try:
+        tables = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall()[0][0]
+        if read_only or tables:
+            check_registry(con, path)
+        if not read_only:
+            create_schema(con)
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
 def _sql_text(name: str) -> str:
     return resources.files("pipelines.warehouse").joinpath("sql", name).read_text("utf-8")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -74,10 +161,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()[0][0]
     if exists and con.execute("SELECT digest FROM schema_version").fetchall() == [(digest,)]:
         return
-    old_decisions = _old_decision_table(con)
     con.execute(_sql_text("registry.sql"))
-    if old_decisions:
-        _migrate_decisions(con)
     if not con.execute("SELECT count(*) FROM province").fetchall()[0][0]:
         rows = [(p.code, p.name, p.name_ascii, p.region_en) for p in provinces().values()]
         con.executemany("INSERT INTO province VALUES (?, ?, ?, ?)", rows)
@@ -85,7 +169,9 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     kinds = dict(
         con.execute(
             "SELECT table_name, 'TABLE' FROM duckdb_tables() "
-            "UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal"
+            "WHERE database_name = current_database() "
+            "UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() "
+            "WHERE NOT internal AND database_name = current_database()"
         ).fetchall()
     )
     statements = []
@@ -93,10 +179,12 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         target = row["object"]
         if row["column"]:
             statements.append(
-                f"COMMENT ON COLUMN {target}.{row['column']} IS {_literal(row['comment'])};"
+                f"COMMENT ON COLUMN {target}.{row['column']} IS {sql_literal(row['comment'])};"
             )
         else:
-            statements.append(f"COMMENT ON {kinds[target]} {target} IS {_literal(row['comment'])};")
+            statements.append(
+                f"COMMENT ON {kinds[target]} {target} IS {sql_literal(row['comment'])};"
+            )
     con.execute("\n".join(statements))
     con.execute("DELETE FROM schema_version")
     con.execute("INSERT INTO schema_version VALUES (?)", [digest])
@@ -108,34 +196,6 @@ def _schema_digest() -> str:
     for name in ("registry.sql", "views.sql", "comments.csv"):
         digest.update(_sql_text(name).encode("utf-8"))
     return digest.hexdigest()
-
-
-def _old_decision_table(con: duckdb.DuckDBPyConnection) -> bool:
-    """Rename a ``review_decision`` of the old layout (one row per pair) out of the way."""
-    columns = {
-        c
-        for (c,) in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'review_decision'"
-        ).fetchall()
-    }
-    if not columns or "decision_id" in columns:
-        return False
-    con.execute("ALTER TABLE review_decision RENAME TO review_decision_before_history")
-    return True
-
-
-def _migrate_decisions(con: duckdb.DuckDBPyConnection) -> None:
-    """Copy the old decisions (one per pair, all on queued pairs then) as the first of each."""
-    con.execute(
-        """
-        INSERT INTO review_decision
-        SELECT row_number() OVER (ORDER BY decided_at, record_key_l, record_key_r),
-               record_key_l, record_key_r, CASE WHEN same THEN 'same' ELSE 'different' END,
-               reviewer, decided_at, note, NULL, true
-        FROM review_decision_before_history
-        """
-    )
-    con.execute("DROP TABLE review_decision_before_history")
 
 
 def schema_comments() -> list[dict[str, str]]:
@@ -166,7 +226,31 @@ def read_previous(con: duckdb.DuckDBPyConnection) -> PreviousRegister:
         """
     ).pl()
     serials = dict(con.execute("SELECT prefix, issued FROM pin_serial").fetchall())
-    return PreviousRegister(record_person=record_person, persons=persons, serials_issued=serials)
+    issued = con.sql("SELECT DISTINCT pin FROM pin_event WHERE event = 'issued'").pl()
+    return PreviousRegister(
+        record_person=record_person, persons=persons, serials_issued=serials, issued_pins=issued
+    )
+
+
+def check_keys(con: duckdb.DuckDBPyConnection, checks: dict[str, str], *, record: bool) -> None:
+    """Refuse a run whose PIN key, audit key or serial scheme is not the registry's.
+
+    ``checks`` maps ``pin_key_check``, ``audit_key_check`` and ``pin_scheme`` to this
+    run's values. A registry that has none yet records them when ``record``.
+
+    Raises:
+        KeyMismatchError: the registry holds other values.
+    """
+    stored = dict(con.execute("SELECT name, value FROM registry_meta").fetchall())
+    for name, value in checks.items():
+        if name in stored and stored[name] != value:
+            raise KeyMismatchError(
+                f"this registry was built with another {name.replace('_', ' ')} "
+                f"({stored[name]}), this run has {value}: refused (a registry keeps its keys)"
+            )
+    missing = [(n, v) for n, v in checks.items() if n not in stored]
+    if record and missing:
+        con.executemany("INSERT INTO registry_meta VALUES (?, ?)", missing)
 
 
 def registered_records(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -185,7 +269,7 @@ def person_records(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFr
         """,
         params={"keys": keys},
     ).pl()
-    return frame.cast({**RECORD_SCHEMA, "person_id": pl.String()})  # type: ignore[arg-type]
+    return frame.cast({**RECORD_SCHEMA, "person_id": pl.String()})  # type: ignore[arg-type,dict-item]
 
 
 def registry_person_keys(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -231,7 +315,12 @@ def check_registry(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
     Raises:
         NotARegistryError: the database lacks a table of the registry.
     """
-    found = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    found = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall()
+    }
     missing = sorted({"person", "source_record", "match_link", "pin_event"} - found)
     if missing:
         raise NotARegistryError(
@@ -248,10 +337,12 @@ def record_decision(
     verdict: str,
     reviewer: str,
     note: str | None = None,
+    audit_key: bytes,
 ) -> Decision:
-    """Append a reviewer's decision on a pair; a previous one on the pair is superseded.
+    """Append a reviewer's decision on a pair (chained in the audit trail).
 
-    The reviewer is the authenticated user (the caller's business: the OS
+    A previous decision on the pair is superseded, never overwritten. The
+    reviewer is the authenticated user (the caller's business: the OS
     user for the command line, the logged-in user for the workspace). A
     pair in the review queue (``match_link.decision = 'review'``) is decided
     at once; any other pair needs a note, and the decision is in force only
@@ -302,17 +393,21 @@ def record_decision(
             [left, right],
         ).fetchall()
         con.execute(
-            "INSERT INTO review_decision VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO review_decision (decision_id, record_key_l, record_key_r, verdict,"
+            " reviewer, decided_at, note, supersedes, queued) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [next_id, left, right, verdict, reviewer.strip(), _utc_now(), note, previous, queued],
         )
+        chain(con, audit_key)
         con.execute("COMMIT")
-    except Exception:
+    except BaseException:
         con.execute("ROLLBACK")
         raise
     return Decision(int(next_id), left, right, verdict, reviewer.strip(), queued, previous)
 
 
-def confirm_decision(con: duckdb.DuckDBPyConnection, decision_id: int, reviewer: str) -> None:
+def confirm_decision(
+    con: duckdb.DuckDBPyConnection, decision_id: int, reviewer: str, *, audit_key: bytes
+) -> None:
     """A second reviewer confirms a decision on a pair that was not queued.
 
     Raises:
@@ -346,10 +441,18 @@ def confirm_decision(con: duckdb.DuckDBPyConnection, decision_id: int, reviewer:
         raise DecisionError(
             f"decision #{decision_id} was made by {decided_by}: another reviewer must confirm it"
         )
-    con.execute(
-        "INSERT INTO review_action VALUES (?, 'confirmed', ?, ?, NULL)",
-        [decision_id, reviewer.strip(), _utc_now()],
-    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            'INSERT INTO review_action (decision_id, action, actor, "at", batch_id)'
+            " VALUES (?, 'confirmed', ?, ?, NULL)",
+            [decision_id, reviewer.strip(), _utc_now()],
+        )
+        chain(con, audit_key)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def read_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dancu.inbox import batch_folders
+from tests.registry_helpers import open_registry
 
 pytestmark = pytest.mark.dag
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ def _snapshot(warehouse: Path) -> dict[str, list[tuple]]:
         ),
         "quarantine": "SELECT * FROM quarantine ORDER BY batch_id, source_file, source_row",
     }
-    with duckdb.connect(str(warehouse / "registry.duckdb"), read_only=True) as con:
+    with open_registry(warehouse / "registry.duckdb") as con:
         return {name: con.execute(sql).fetchall() for name, sql in queries.items()}
 
 
@@ -61,7 +61,12 @@ def test_a_dag_run_on_the_samples_gives_the_cli_registry(
     dag = _bag().get_dag("dancu_batch")
     warehouse = tmp_path / "dag-warehouse"
     for batch in batch_folders(sample_inbox):
-        conf = {"inbox": str(sample_inbox), "batch": batch.name, "warehouse": str(warehouse)}
+        conf = {
+            "inbox": str(sample_inbox),
+            "batch": batch.name,
+            "warehouse": str(warehouse),
+            "demo": True,
+        }
         run = dag.test(run_conf=conf)
         assert "success" in str(run.state), f"DAG run for {batch.name} ended {run.state}"
     mapped = {ti.map_index for ti in run.get_task_instances() if ti.task_id == "ingest"}
@@ -75,20 +80,24 @@ def test_the_review_dag_applies_a_decision_now(
 ) -> None:
     import shutil
 
-    from pipelines.warehouse.registry import connect, record_decision
+    from pipelines.warehouse.registry import record_decision
+    from tests.registry_helpers import DEMO_KEYS
 
     warehouse = tmp_path / "warehouse"
     warehouse.mkdir()
     shutil.copy(one_batch_warehouse / "registry.duckdb", warehouse / "registry.duckdb")
-    with connect(warehouse / "registry.duckdb") as con:
+    with open_registry(warehouse / "registry.duckdb", read_only=False) as con:
         ((left, right),) = con.execute(
             "SELECT record_key_l, record_key_r FROM review_queue WHERE pin_l IS NOT NULL"
             " AND pin_r IS NOT NULL ORDER BY ALL LIMIT 1"
         ).fetchall()
-        decision = record_decision(con, left, right, verdict="same", reviewer="lan")
-    run = _bag().get_dag("dancu_review").test(run_conf={"warehouse": str(warehouse)})
+        decision = record_decision(
+            con, left, right, verdict="same", reviewer="lan", audit_key=DEMO_KEYS.audit
+        )
+    conf = {"warehouse": str(warehouse), "demo": True}
+    run = _bag().get_dag("dancu_review").test(run_conf=conf)
     assert "success" in str(run.state)
-    with duckdb.connect(str(warehouse / "registry.duckdb"), read_only=True) as con:
+    with open_registry(warehouse / "registry.duckdb") as con:
         persons = con.execute(
             "SELECT count(DISTINCT person_id) FROM source_record WHERE record_key IN (?, ?)",
             [left, right],

@@ -67,15 +67,16 @@ def test_version_traceback_anywhere_and_a_clear_not_a_registry_error(tmp_path: P
     other.mkdir()
     with duckdb.connect(str(other / "registry.duckdb")) as con:
         con.execute("CREATE TABLE t (x INTEGER)")
-    listed = _dancu("review", "list", "--warehouse", str(other))
+    listed = _dancu("review", "list", "--demo", "--warehouse", str(other))
     assert listed.returncode == 1
-    assert "is not a dancu registry" in listed.stderr and "does not exist" not in listed.stderr
+    # A plain DuckDB file is not an encrypted registry: the key does not open it.
+    assert "does not open" in listed.stderr and "does not exist" not in listed.stderr
     assert len(listed.stderr.strip().splitlines()) == 1
-    traced = _dancu("review", "list", "--warehouse", str(other), "--traceback")
+    traced = _dancu("review", "list", "--demo", "--warehouse", str(other), "--traceback")
     assert traced.returncode == 1 and "Traceback (most recent call last)" in traced.stderr
-    before = _dancu("--traceback", "review", "list", "--warehouse", str(other))
+    before = _dancu("--traceback", "review", "list", "--demo", "--warehouse", str(other))
     assert "Traceback (most recent call last)" in before.stderr
-    ran = _dancu("run", "--inbox", str(tmp_path / "none"), "--warehouse", str(other))
+    ran = _dancu("run", "--demo", "--inbox", str(tmp_path / "none"), "--warehouse", str(other))
     assert ran.returncode == 1 and "Traceback" not in ran.stderr
 
 
@@ -87,7 +88,12 @@ def test_generate_prints_a_summary_and_run_prints_progress_lines(tmp_path: Path)
     assert "GenerateSummary(" not in generated.stdout
     assert f"inbox: {tmp_path / 'g' / 'inbox'}" in generated.stdout
     ran = _dancu(
-        "run", "--inbox", str(tmp_path / "g" / "inbox"), "--warehouse", str(tmp_path / "w")
+        "run",
+        "--demo",
+        "--inbox",
+        str(tmp_path / "g" / "inbox"),
+        "--warehouse",
+        str(tmp_path / "w"),
     )
     assert ran.returncode == 0, ran.stderr
     # Not a terminal: one plain line per step (stage, rows, seconds elapsed).

@@ -18,16 +18,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dancu.settings import RunSettings
 from dancu.stages import apply_decisions, run_batch
 from pipelines.warehouse.registry import (
     DecisionError,
     confirm_decision,
-    connect,
     decision_history,
     read_decisions,
     record_decision,
 )
+from tests.registry_helpers import DEMO_KEYS, demo_settings, open_registry
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +40,7 @@ def warehouse(one_batch_warehouse: Path, tmp_path: Path) -> Path:
 
 
 def _rows(warehouse: Path, sql: str, params: list[object] | None = None) -> list[tuple]:
-    with duckdb.connect(str(warehouse / "registry.duckdb"), read_only=True) as con:
+    with open_registry(warehouse) as con:
         return con.execute(sql, params or []).fetchall()
 
 
@@ -75,10 +74,12 @@ def test_a_same_decision_on_a_queued_pair_merges_at_once_naming_decision_and_rev
 ) -> None:
     left, right = _queued(warehouse)
     assert _person(warehouse, left) != _person(warehouse, right)
-    with connect(warehouse / "registry.duckdb") as con:
-        decision = record_decision(con, left, right, verdict="same", reviewer="lan")
+    with open_registry(warehouse / "registry.duckdb", read_only=False) as con:
+        decision = record_decision(
+            con, left, right, verdict="same", reviewer="lan", audit_key=DEMO_KEYS.audit
+        )
     assert decision.queued
-    summary = apply_decisions(warehouse, RunSettings(), actor="lan")
+    summary = apply_decisions(warehouse, demo_settings(), actor="lan")
     assert summary.decisions == 1 and summary.events.get("merged") == 1
     assert _person(warehouse, left) == _person(warehouse, right)
     ((reason, decision_id, batch_id),) = _rows(
@@ -97,29 +98,37 @@ def test_a_same_decision_on_a_queued_pair_merges_at_once_naming_decision_and_rev
         _rows(warehouse, "SELECT record_key_l, record_key_r FROM review_queue")
     )
     # Applying again changes nothing.
-    assert apply_decisions(warehouse, RunSettings(), actor="lan").decisions == 0
+    assert apply_decisions(warehouse, demo_settings(), actor="lan").decisions == 0
 
 
 def test_a_pair_outside_the_queue_needs_a_note_and_a_second_reviewer(warehouse: Path) -> None:
     left, right, pin = _linked(warehouse)
     registry = warehouse / "registry.duckdb"
-    with connect(registry) as con:
+    with open_registry(registry, read_only=False) as con:
         with pytest.raises(DecisionError, match="not in the review queue"):
-            record_decision(con, left, right, verdict="different", reviewer="lan")
+            record_decision(
+                con, left, right, verdict="different", reviewer="lan", audit_key=DEMO_KEYS.audit
+            )
         decision = record_decision(
-            con, left, right, verdict="different", reviewer="lan", note="twins, household book"
+            con,
+            left,
+            right,
+            verdict="different",
+            reviewer="lan",
+            note="twins, household book",
+            audit_key=DEMO_KEYS.audit,
         )
         assert not decision.queued
     # Not in force until confirmed: applying changes nothing.
-    assert apply_decisions(warehouse, RunSettings(), actor="lan").decisions == 0
+    assert apply_decisions(warehouse, demo_settings(), actor="lan").decisions == 0
     assert _person(warehouse, left) == _person(warehouse, right)
-    with connect(registry) as con:
+    with open_registry(registry, read_only=False) as con:
         with pytest.raises(DecisionError, match="another reviewer"):
-            confirm_decision(con, decision.decision_id, "lan")
-        confirm_decision(con, decision.decision_id, "minh")
+            confirm_decision(con, decision.decision_id, "lan", audit_key=DEMO_KEYS.audit)
+        confirm_decision(con, decision.decision_id, "minh", audit_key=DEMO_KEYS.audit)
         with pytest.raises(DecisionError, match="already confirmed"):
-            confirm_decision(con, decision.decision_id, "hoa")
-    summary = apply_decisions(warehouse, RunSettings(), actor="minh")
+            confirm_decision(con, decision.decision_id, "hoa", audit_key=DEMO_KEYS.audit)
+    summary = apply_decisions(warehouse, demo_settings(), actor="minh")
     assert summary.decisions == 1 and summary.events.get("split") == 1
     assert _person(warehouse, left) != _person(warehouse, right)
     ((new_pin, other, reason, decision_id),) = _rows(
@@ -131,18 +140,26 @@ def test_a_pair_outside_the_queue_needs_a_note_and_a_second_reviewer(warehouse: 
 
 def test_decisions_are_appended_and_the_latest_supersedes(warehouse: Path) -> None:
     left, right = _queued(warehouse)
-    with connect(warehouse / "registry.duckdb") as con:
-        first = record_decision(con, left, right, verdict="unsure", reviewer="lan", note="?")
-        second = record_decision(con, left, right, verdict="different", reviewer="minh")
+    with open_registry(warehouse / "registry.duckdb", read_only=False) as con:
+        first = record_decision(
+            con, left, right, verdict="unsure", reviewer="lan", note="?", audit_key=DEMO_KEYS.audit
+        )
+        second = record_decision(
+            con, left, right, verdict="different", reviewer="minh", audit_key=DEMO_KEYS.audit
+        )
         history = decision_history(con, right, left)
         in_force = read_decisions(con)
     assert second.supersedes == first.decision_id
     assert history["verdict"].to_list() == ["unsure", "different"]
     assert history["reviewer"].to_list() == ["lan", "minh"]
     assert in_force.rows() == [(left, right, False)]
-    with pytest.raises(duckdb.ConstraintException), connect(warehouse / "registry.duckdb") as con:
+    with (
+        pytest.raises(duckdb.ConstraintException),
+        open_registry(warehouse / "registry.duckdb", read_only=False) as con,
+    ):
         con.execute(
-            "INSERT INTO review_decision VALUES (?, ?, ?, 'same', 'x', now(), NULL, NULL, true)",
+            "INSERT INTO review_decision (decision_id, record_key_l, record_key_r, verdict,"
+            " reviewer, decided_at, queued) VALUES (?, ?, ?, 'same', 'x', now(), true)",
             [first.decision_id, left, right],
         )
 
@@ -151,9 +168,9 @@ def test_a_forced_rerun_of_the_same_batch_applies_a_pending_same_decision(
     warehouse: Path, sample_inbox: Path
 ) -> None:
     left, right = _queued(warehouse)
-    with connect(warehouse / "registry.duckdb") as con:
-        record_decision(con, left, right, verdict="same", reviewer="lan")
-    run_batch(sample_inbox / "2021-06-15", warehouse, RunSettings(force=True))
+    with open_registry(warehouse / "registry.duckdb", read_only=False) as con:
+        record_decision(con, left, right, verdict="same", reviewer="lan", audit_key=DEMO_KEYS.audit)
+    run_batch(sample_inbox / "2021-06-15", warehouse, demo_settings(force=True))
     assert _person(warehouse, left) == _person(warehouse, right)
     ((batch_id, actor),) = _rows(warehouse, "SELECT batch_id, actor FROM review_action")
     assert batch_id == "2021-06-15" and actor == "batch 2021-06-15"
@@ -164,7 +181,17 @@ def test_the_command_line_decides_as_the_os_user_and_applies(warehouse: Path) ->
     dancu = [str(Path(sys.executable).with_name("dancu"))]
     env = {**os.environ, "USER": "someone-else", "LOGNAME": "someone-else"}
     decided = subprocess.run(
-        [*dancu, "review", "decide", "--warehouse", str(warehouse), left, right, "--same"],
+        [
+            *dancu,
+            "review",
+            "decide",
+            "--demo",
+            "--warehouse",
+            str(warehouse),
+            left,
+            right,
+            "--same",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -177,6 +204,7 @@ def test_the_command_line_decides_as_the_os_user_and_applies(warehouse: Path) ->
             *dancu,
             "review",
             "decide",
+            "--demo",
             "--warehouse",
             str(warehouse),
             left,
@@ -190,7 +218,9 @@ def test_the_command_line_decides_as_the_os_user_and_applies(warehouse: Path) ->
     )
     assert spoofed.returncode == 2 and "--reviewer" in spoofed.stderr
     applied = subprocess.run(
-        [*dancu, "review", "apply", "--warehouse", str(warehouse)], capture_output=True, text=True
+        [*dancu, "review", "apply", "--demo", "--warehouse", str(warehouse)],
+        capture_output=True,
+        text=True,
     )
     assert applied.returncode == 0, applied.stderr
     assert "1 merged" in applied.stdout

@@ -61,7 +61,9 @@ INSERT INTO ingest_file VALUES
     ('b1', '001', 'hn.csv',   'utf-8', 4, 2, 1, 1),
     ('b1', '079', 'hcm.xlsx', NULL,    2, 2, 0, 0),
     ('b1', '048', 'dn.dbf',   'tcvn3', 1, 1, 0, 0);
-INSERT INTO run VALUES
+INSERT INTO run (run_id, batch_id, started_at, ended_at, status, rows_read, rows_loaded,
+    rows_quarantined, rows_skipped, persons_total, persons_new, persons_merged, pins_issued,
+    persons_pending, versions, batch_fingerprint, model_source) VALUES
     ('r1', 'b1', TIMESTAMP '2024-01-01 08:00:00', TIMESTAMP '2024-01-01 08:05:00', 'loaded',
      7, 5, 1, 1, 4, 4, 0, 3, 1, '{}', 'fp', 'fitted')
 """

@@ -11,6 +11,7 @@ import pytest
 from pipelines.warehouse.registry import create_schema, record_decision
 from quality.expectations import MUST, ExpectationResult, ValidationReport
 from quality.report import write_report
+from tests.registry_helpers import DEMO_KEYS
 
 pytestmark = pytest.mark.unit
 
@@ -50,7 +51,9 @@ INSERT INTO quarantine VALUES
     ('b1', '001', 'hn.csv', NULL, 9, 'unparseable date', '9;Vũ;32/13/1990'),
     ('b1', '001', 'hn.csv', NULL, 11, 'unparseable date', '11;Hà;??'),
     ('b1', '079', 'bad.xls', NULL, NULL, 'unreadable file', NULL);
-INSERT INTO run VALUES
+INSERT INTO run (run_id, batch_id, started_at, ended_at, status, rows_read, rows_loaded,
+    rows_quarantined, rows_skipped, persons_total, persons_new, persons_merged, pins_issued,
+    persons_pending, versions, batch_fingerprint, model_source) VALUES
     ('r1', 'b1', TIMESTAMP '2024-01-01 08:00:00', TIMESTAMP '2024-01-01 08:05:00', 'loaded',
      17, 4, 12, 1, 3, 3, 0, 2, 1, '{}', 'fp', 'fitted'),
     ('r2', 'b1', TIMESTAMP '2024-01-02 08:00:00', TIMESTAMP '2024-01-02 08:00:01', 'unchanged',
@@ -175,7 +178,9 @@ def test_report_on_an_empty_registry(tmp_path: Path) -> None:
 
 def test_a_pair_a_reviewer_decided_leaves_the_queue(tmp_path: Path) -> None:
     con = _registry(tmp_path / "registry.duckdb", _ROWS)
-    record_decision(con, "079:2", "079:1", verdict="different", reviewer="lan")
+    record_decision(
+        con, "079:2", "079:1", verdict="different", reviewer="lan", audit_key=DEMO_KEYS.audit
+    )
 
     write_report(con, tmp_path / "report.html", [])
     page = (tmp_path / "report.en.html").read_text(encoding="utf-8")

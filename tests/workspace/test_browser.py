@@ -26,11 +26,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dancu.workspace.users import Users
 from domain.vntext import strip_diacritics
+from tests.registry_helpers import open_registry
 
 pytestmark = pytest.mark.browser
 
@@ -75,6 +75,7 @@ def workspace(
             str(Path(sys.executable).with_name("dancu")),
             "review",
             "serve",
+            "--demo",
             "--warehouse",
             str(warehouse),
             "--users",
@@ -128,7 +129,7 @@ def _shot(page: object, shots: Path, name: str, *, full: bool = False) -> None:
 
 
 def _registry(warehouse: Path, sql: str, params: list[object] | None = None) -> list[tuple]:
-    with duckdb.connect(str(warehouse / "registry.duckdb"), read_only=True) as con:
+    with open_registry(warehouse) as con:
         return con.execute(sql, params or []).fetchall()
 
 

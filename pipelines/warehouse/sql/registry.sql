@@ -111,7 +111,10 @@ CREATE TABLE IF NOT EXISTS pin_event (
     person_id            VARCHAR,
     batch_id             VARCHAR NOT NULL,
     "at"                 TIMESTAMP NOT NULL,
-    reason               VARCHAR
+    reason               VARCHAR,
+    chain_seq            BIGINT UNIQUE,        -- audit chain (pipelines/warehouse/audit.py)
+    prev_mac             VARCHAR,
+    mac                  VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS pin_serial (
@@ -162,7 +165,10 @@ CREATE TABLE IF NOT EXISTS run (
     pins_issued          BIGINT NOT NULL,
     persons_pending      BIGINT NOT NULL,
     versions             VARCHAR NOT NULL,     -- JSON: dancu and library versions
-    batch_fingerprint    VARCHAR NOT NULL      -- digest of the batch's files
+    batch_fingerprint    VARCHAR NOT NULL,     -- digest of the batch's files
+    chain_seq            BIGINT UNIQUE,        -- audit chain
+    prev_mac             VARCHAR,
+    mac                  VARCHAR
 );
 
 -- Where the batch's model came from: fitted on its records, the registry's
@@ -184,7 +190,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 
 -- Reviewers' decisions (issues 12 and 13). Append-only: no row is ever
 -- updated or deleted. A later decision on a pair supersedes the earlier one
--- (supersedes = its decision_id); an audit chain can hash the rows in
+-- (supersedes = its decision_id); the audit chain hashes the rows in
 -- decision_id order. A decision on a pair that was not in the review queue
 -- (queued = false) is in force only once a second reviewer confirms it.
 CREATE TABLE IF NOT EXISTS review_decision (
@@ -197,6 +203,9 @@ CREATE TABLE IF NOT EXISTS review_decision (
     note                 VARCHAR,              -- required when queued is false
     supersedes           BIGINT,               -- the pair's previous decision, if any
     queued               BOOLEAN NOT NULL,     -- the pair was in the review queue when decided
+    chain_seq            BIGINT UNIQUE,        -- audit chain
+    prev_mac             VARCHAR,
+    mac                  VARCHAR,
     CHECK (record_key_l < record_key_r),
     CHECK (verdict IN ('same', 'different', 'unsure'))
 );
@@ -210,9 +219,17 @@ CREATE TABLE IF NOT EXISTS review_action (
     actor                VARCHAR NOT NULL,     -- confirming reviewer; user or batch that applied
     "at"                 TIMESTAMP NOT NULL,
     batch_id             VARCHAR,              -- applied: the batch_id of its pin_events
+    chain_seq            BIGINT UNIQUE,        -- audit chain
+    prev_mac             VARCHAR,
+    mac                  VARCHAR,
     PRIMARY KEY (decision_id, action),
     CHECK (action IN ('confirmed', 'applied'))
 );
 
 -- A merge or split made by applying a reviewer's decision names it (issue 13).
 ALTER TABLE pin_event ADD COLUMN IF NOT EXISTS decision_id BIGINT;
+
+CREATE TABLE IF NOT EXISTS registry_meta (
+    name                 VARCHAR PRIMARY KEY,  -- pin_key_check / audit_key_check / pin_scheme
+    value                VARCHAR NOT NULL
+);
