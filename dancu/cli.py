@@ -215,9 +215,6 @@ def _review_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     )
     _warehouse(apply)
     _key_options(apply)
-    apply.add_argument(
-        "--settings", type=Path, help="a TOML settings file (the PIN key, matching rules)"
-    )
 
     serve = actions.add_parser(
         "serve", parents=[common], help="start the review workspace (a web page with a login)"
@@ -235,9 +232,6 @@ def _review_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="port to listen on (8765)")
-    serve.add_argument(
-        "--settings", type=Path, help="a TOML settings file, used when applying decisions"
-    )
 
     user = actions.add_parser("user", parents=[common], help="manage the review workspace's users")
     user_actions = user.add_subparsers(dest="user_action", required=True, metavar="ACTION")
@@ -259,7 +253,9 @@ def _review_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
 
 def _key_options(parser: argparse.ArgumentParser) -> None:
     if not any(a.dest == "settings" for a in parser._actions):
-        parser.add_argument("--settings", type=Path, help="TOML settings file (key files)")
+        parser.add_argument(
+            "--settings", type=Path, help="a TOML settings file (key files, matching rules)"
+        )
     parser.add_argument(
         "--demo",
         action="store_true",
