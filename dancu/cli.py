@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--out", type=Path, required=True)
     gen.add_argument("--batches", type=int, default=1)
-    gen.add_argument("--profile", default="default", choices=["default", "hard"])
+    gen.add_argument("--profile", default="default", choices=["default", "hard", "clean"])
     gen.add_argument(
         "--broken-files", action="store_true", help="add the broken files of synth.broken"
     )
