@@ -17,7 +17,7 @@ export PYTHONPATH := $(CURDIR)
 
 AIRFLOW_PORT ?= 8080
 
-.PHONY: setup demo test lint airflow airflow-stop clean
+.PHONY: setup demo test lint airflow airflow-stop cluster cluster-stop cluster-status clean
 
 setup: $(VENV)/.synced
 
@@ -56,6 +56,21 @@ airflow-stop:
 		pkill -TERM -g "$$(cat $(AIRFLOW_HOME)/standalone.pid)"; rm $(AIRFLOW_HOME)/standalone.pid; \
 		echo "stopped the Airflow process group"; \
 	else echo "not running"; fi
+
+# Airflow on CeleryExecutor: PostgreSQL and Redis from Debian's packages (installed when
+# missing, as root), api-server, scheduler, DAG processor and $(CLUSTER_WORKERS) Celery
+# workers, all on 127.0.0.1 (free ports), state in $(CLUSTER_DIR); see scripts/cluster.sh.
+CLUSTER_DIR ?= $(CURDIR)/.cluster
+CLUSTER_WORKERS ?= 2
+
+cluster: setup
+	DANCU_REPO=$(CURDIR) CLUSTER_DIR=$(CLUSTER_DIR) CLUSTER_WORKERS=$(CLUSTER_WORKERS) scripts/cluster.sh start
+
+cluster-stop:
+	DANCU_REPO=$(CURDIR) CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster.sh stop
+
+cluster-status:
+	DANCU_REPO=$(CURDIR) CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster.sh status
 
 clean:
 	rm -rf $(VENV) .uv-bootstrap .airflow warehouse
