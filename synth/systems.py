@@ -255,9 +255,12 @@ def clean_csv_system() -> LegacySystem:
         "ethnicity",
         "id_number",
         "address",
+        "father_name",
+        "mother_name",
     ]
     labels = ["Mã nhân khẩu", "Số hộ khẩu", "Quan hệ với chủ hộ", "Họ và tên", "Ngày sinh"]
     labels += ["Giới tính", "Nơi sinh", "Dân tộc", "Số CMND/CCCD", "Địa chỉ thường trú"]
+    labels += ["Họ tên cha", "Họ tên mẹ"]
     return LegacySystem(
         key="sys00",
         fmt="csv",
