@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ class MatchSummary:
     pairs: int  # candidate pairs compared
     pairs_by_decision: dict[str, int] = field(default_factory=dict)
     clusters: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # matching's steps
 
     def to_dict(self) -> dict[str, Any]:
         """Return the figures as one flat dict (``pairs_link``, ``pairs_review``, ...)."""
@@ -183,16 +185,25 @@ def staged_files(warehouse: Path, batch_id: str) -> pl.DataFrame:
 def validate_staged(warehouse: Path, batch_id: str) -> ValidationSummary:
     """Great Expectations on the staged records and counts.
 
+    The report is kept in the batch's staging (``validation-records.json``),
+    where ``check_quality`` takes it for the HTML report: the staged records
+    do not change between the two.
+
     Raises:
         quality.expectations.QualityError: a must-hold expectation failed.
     """
-    from quality.expectations import validate_records
+    from quality.expectations import validate_records, write_validation_json
 
     records = staged_records(warehouse, batch_id)
     report = validate_records(records, staged_files(warehouse, batch_id))
+    write_validation_json(report, _validation_file(warehouse, batch_id, report.suite_name))
     report.raise_for_failures()
     failed = sum(1 for r in report.results if not r.success)
     return ValidationSummary(report.suite_name, len(report.results), failed, records.height)
+
+
+def _validation_file(warehouse: Path, batch_id: str, suite: str) -> Path:
+    return staging_dir(warehouse, batch_id) / f"validation-{suite}.json"
 
 
 def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> MatchSummary:
@@ -243,6 +254,7 @@ def _write_match(
         pairs=result.stats["candidate_pairs"],
         pairs_by_decision=dict(result.stats["decisions"]),
         clusters=int(result.clusters["cluster_id"].n_unique()),
+        seconds=dict(result.stats["seconds"]),
     )
 
 
@@ -302,46 +314,75 @@ def _run_id(batch_id: str, started_at: dt.datetime) -> str:
 
 
 def check_quality(warehouse: Path, batch_id: str) -> QualitySummary:
-    """Validate the staged records and the registry; write the HTML report.
+    """Validate the registry; write the HTML report with the staged records' checks too.
+
+    The staged records' report is the one ``validate_staged`` kept (they are
+    validated again only when it is missing).
 
     Raises:
         quality.expectations.QualityError: a must-hold expectation failed
             (after the report is written, so reviewers can see which).
     """
-    from quality.expectations import validate_records, validate_registry, write_validation_json
+    from quality.expectations import (
+        read_validation_json,
+        validate_records,
+        validate_registry,
+        write_validation_json,
+    )
     from quality.report import write_report
 
-    records_report = validate_records(
-        staged_records(warehouse, batch_id), staged_files(warehouse, batch_id)
-    )
+    kept = _validation_file(warehouse, batch_id, "records")
+    if kept.exists():
+        records_report = read_validation_json(kept)
+    else:
+        staged = staged_records(warehouse, batch_id)
+        records_report = validate_records(staged, staged_files(warehouse, batch_id))
     with connect(warehouse / REGISTRY_FILE) as con:
         registry_report = validate_registry(con)
         reports = [records_report, registry_report]
         report = write_report(con, warehouse / REPORT_FILE, reports)
     for r in reports:
-        write_validation_json(
-            r, staging_dir(warehouse, batch_id) / f"validation-{r.suite_name}.json"
-        )
+        write_validation_json(r, _validation_file(warehouse, batch_id, r.suite_name))
     for r in reports:
         r.raise_for_failures()
     return QualitySummary(str(report), sum(len(r.results) for r in reports))
 
 
 def run_batch(batch_dir: Path, warehouse: Path, settings: RunSettings | None = None) -> RunSummary:
-    """Run every stage for one batch folder, in order, in this process."""
+    """Run every stage for one batch folder, in order, in this process.
+
+    The summary's ``seconds`` holds each stage's wall time (``ingest`` over all
+    provinces) and matching's own steps as ``match.<step>``.
+    """
     settings = settings or RunSettings()
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     batch_id = batch_dir.name
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage] = round(now - clock, 3)
+        clock = now
+
     planned = plan(batch_dir, warehouse, settings)
     if planned.already_loaded:
         return RunSummary(batch_id, 0, {}, {}, "", str(warehouse / REGISTRY_FILE), skipped=True)
     provinces = planned.provinces
+    lap("plan")
     for code in provinces:
         ingest(batch_dir, code, warehouse, settings)
+    lap("ingest")
     validate_staged(warehouse, batch_id)
+    lap("validate_staged")
     match = match_batch(warehouse, batch_id, settings)
+    lap("match")
     counts = register_and_load(warehouse, batch_id, settings, started_at)
+    lap("register_and_load")
     quality = check_quality(warehouse, batch_id)
+    lap("quality")
+    seconds |= {f"match.{step}": t for step, t in match.seconds.items()}
     return RunSummary(
         batch_id=batch_id,
         provinces=len(provinces),
@@ -349,4 +390,5 @@ def run_batch(batch_dir: Path, warehouse: Path, settings: RunSettings | None = N
         match=match.to_dict(),
         report=quality.report,
         registry=str(warehouse / REGISTRY_FILE),
+        seconds=seconds,
     )
