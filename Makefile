@@ -36,7 +36,7 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 demo: setup
 	$(BIN)/python -m dancu.demo --inbox data/samples/inbox --warehouse warehouse
 
-test: setup
+test: setup s3-env
 	$(BIN)/python -m pytest
 
 lint: setup
@@ -88,4 +88,15 @@ bench-env: $(BENCH_VENV)/.synced
 $(BENCH_VENV)/.synced: bench/requirements-splink.txt | $(UV)
 	$(UV) venv --allow-existing --python $(PYTHON) $(BENCH_VENV)
 	$(UV) pip install --compile-bytecode --python $(BENCH_VENV)/bin/python -r bench/requirements-splink.txt
+	touch $@
+
+# A local S3 server (moto) for the object-storage test, in its own venv: not a project dependency.
+S3_VENV := .s3-venv
+
+.PHONY: s3-env
+s3-env: $(S3_VENV)/.synced
+
+$(S3_VENV)/.synced: scripts/requirements-s3.txt | $(UV)
+	$(UV) venv --allow-existing --python $(PYTHON) $(S3_VENV)
+	$(UV) pip install --compile-bytecode --python $(S3_VENV)/bin/python -r scripts/requirements-s3.txt
 	touch $@
