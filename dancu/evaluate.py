@@ -22,7 +22,7 @@ from matching import link_records
 from matching.diagnostics import BlockingRecall, blocking_recall, candidate_decisions
 from pipelines.warehouse.parquet import read_staged
 from pipelines.warehouse.paths import REGISTRY_FILE
-from pipelines.warehouse.registry import connect, registry_person_keys
+from pipelines.warehouse.registry import connect, registry_person_keys, review_queue_keys
 from quality.metrics import Evaluation, evaluate_frames
 
 _KEY = ["province_code", "local_id"]
@@ -45,13 +45,14 @@ def evaluate(truth_dir: Path, warehouse: Path) -> Evaluation:
     database = warehouse if warehouse.suffix == ".duckdb" else warehouse / REGISTRY_FILE
     with connect(database, read_only=True) as con:
         predicted = registry_person_keys(con)
+        reviews = review_queue_keys(con)
     twins_path = truth_dir / "persons.csv"
     twins = (
         pl.read_csv(twins_path, infer_schema=False).select("person_id", "twin_of")
         if twins_path.exists()
         else pl.DataFrame(schema={"person_id": pl.String, "twin_of": pl.String})
     )
-    return evaluate_frames(truth, predicted, twins)
+    return evaluate_frames(truth, predicted, twins, reviews)
 
 
 def truth_record_keys(truth_dir: Path) -> pl.DataFrame:

@@ -11,6 +11,7 @@ tasks can run them apart; ``run_batch`` runs them all in this process.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -26,7 +27,7 @@ from dancu.inbox import batch_fingerprint, batch_is_loaded
 from dancu.settings import RunSettings
 from dancu.summary import RunSummary
 from domain.schema import FILE_COUNT_SCHEMA, LINK_SCHEMA, QUARANTINE_SCHEMA, RECORD_SCHEMA
-from matching import LinkResult, link_records
+from matching import FITTED, LinkResult, MatchModel, default_model, link_records
 from pipelines.ingest import (
     IngestSummary,
     UnknownProvinceError,
@@ -49,6 +50,7 @@ from pipelines.warehouse import (
 )
 from pipelines.warehouse.registry import (
     batch_model,
+    fitted_models_before,
     read_decisions,
     read_previous,
     record_clusters,
@@ -80,6 +82,8 @@ class MatchSummary:
     pairs_by_decision: dict[str, int] = field(default_factory=dict)
     clusters: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # matching's steps
+    model_source: str = FITTED  # fitted, registry:<batch>, default, or none
+    model_note: str = ""  # why this batch's own fit was not used
 
     def to_dict(self) -> dict[str, Any]:
         """Return the figures as one flat dict (``pairs_link``, ``pairs_review``, ...)."""
@@ -89,6 +93,8 @@ class MatchSummary:
             "pairs": self.pairs,
             **{f"pairs_{d}": n for d, n in self.pairs_by_decision.items()},
             "clusters": self.clusters,
+            "model_source": self.model_source,
+            "model_note": self.model_note,
         }
 
 
@@ -218,13 +224,14 @@ def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> MatchS
     registry = warehouse / REGISTRY_FILE
     out = staging_dir(warehouse, batch_id) / "match"
     if not registry.exists():
-        result = link_records(new, settings.match)
+        result = link_records(new, settings.match, fallback=[default_model()])
         return _write_match(out, result, batch_id, new, new)
     with connect(registry) as con:
         scope = batch_scope(registered_records(con), new)
         prior = record_clusters(con)
         decisions = read_decisions(con)
         model_before = batch_model(con, batch_id)
+        accepted = last_accepted_model(fitted_models_before(con, batch_id))
     # A changed record is judged afresh, not held to the person it had.
     prior = prior.join(scope.changed.select("record_key"), on="record_key", how="anti")
     if scope.changed.is_empty():
@@ -237,8 +244,30 @@ def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> MatchS
         new_keys=scope.changed["record_key"],
         prior_clusters=prior,
         decisions=decisions,
+        fallback=[*accepted, default_model()],
     )
     return _write_match(out, result, batch_id, scope.records, scope.changed)
+
+
+def last_accepted_model(stored: list[tuple[str, str]]) -> list[MatchModel]:
+    """The model of the latest other batch whose run fitted one on its own records.
+
+    ``stored`` holds (batch, model JSON), the latest run first. A batch that
+    cannot fit a model passing its self-check falls back on it (source
+    ``registry:<batch_id>``); an empty list when there is none.
+    """
+    for other, parameters in stored:
+        data = json.loads(parameters)
+        if "comparisons" in data and data.get("source", FITTED) == FITTED:
+            model = MatchModel.from_dict(data)
+            return [dataclasses.replace(model, source=f"registry:{other}")]
+    return []
+
+
+def model_source(model_json: str) -> str:
+    """Where a stored model's m came from (``none`` when the batch fitted no model)."""
+    data = json.loads(model_json)
+    return str(data.get("source", FITTED)) if "comparisons" in data else "none"
 
 
 def _write_match(
@@ -255,6 +284,8 @@ def _write_match(
         pairs_by_decision=dict(result.stats["decisions"]),
         clusters=int(result.clusters["cluster_id"].n_unique()),
         seconds=dict(result.stats["seconds"]),
+        model_source=result.model.source,
+        model_note=result.model.note,
     )
 
 
@@ -268,6 +299,7 @@ def _write_unmatched(out: Path, prior: pl.DataFrame, model: str, scope: Scope) -
         records_matched=0,
         pairs=0,
         clusters=int(prior["cluster_id"].n_unique()),
+        model_source=model_source(model),
     )
 
 
@@ -302,6 +334,7 @@ def register_and_load(
             files=read_staged(staging, batch_id, "files", FILE_COUNT_SCHEMA),
             pairs=pl.read_parquet(match_dir / "pairs.parquet"),
             model_json=(match_dir / "model.json").read_text(),
+            model_source=model_source((match_dir / "model.json").read_text()),
             fingerprint=(staging_dir(warehouse, batch_id) / "fingerprint.txt").read_text(),
         )
         run_id = _run_id(batch_id, started_at)

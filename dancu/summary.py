@@ -23,6 +23,14 @@ class RunSummary:
     skipped: bool = False
     seconds: dict[str, float] = field(default_factory=dict)  # per stage (and match.<step>)
 
+    def _model_line(self) -> str:
+        source = self.match.get("model_source", "fitted")
+        if source == "fitted":
+            return "  model: fitted on this batch's records"
+        note = self.match.get("model_note", "")
+        why = f" (this batch's fit failed: {note})" if note else ""
+        return f"  model: {source}{why}"
+
     def to_text(self) -> str:
         """Human-readable summary lines."""
         if self.skipped:
@@ -39,6 +47,7 @@ class RunSummary:
                 f"  PINs issued {c['pins_issued']:,}; candidate pairs {self.match['pairs']:,}"
                 f" (link {self.match.get('pairs_link', 0):,},"
                 f" review {self.match.get('pairs_review', 0):,})",
+                self._model_line(),
                 f"  registry: {self.registry}",
                 f"  report:   {self.report}",
                 *self._stage_lines(),

@@ -9,15 +9,17 @@ together, reviewers' decisions obeyed. See ``matching.settings`` for what can
 be tuned.
 """
 
-from matching.estimate import MatchModel, ModelError
+from matching.estimate import FITTED, MatchModel, ModelError, default_model
 from matching.link import LinkResult, link_records
 from matching.settings import BlockingRule, MatchSettings
 
 __all__ = [
+    "FITTED",
     "BlockingRule",
     "LinkResult",
     "MatchModel",
     "MatchSettings",
     "ModelError",
+    "default_model",
     "link_records",
 ]

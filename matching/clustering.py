@@ -4,14 +4,19 @@ Connected components over the ``link`` pairs (scipy's csgraph), together
 with the records already registered as one person (``prior`` groups, held
 together as must-links), give the first clusters. Links chain: A~B and B~C
 put A and C together even if A and C are twins. So every pair inside a
-cluster is checked against the ``cannot_link`` rules and the reviewers'
+cluster is checked against the rules that keep records apart (``cannot_link``,
+``keep_apart``) and the reviewers'
 "not the same person" decisions; a cluster that breaks one is rebuilt from
 its own edges, strongest first, skipping any edge that would join two
 records that cannot be linked (greedy constrained merging; such clusters are
-rare and small, so this part is a plain loop over their edges). Reviewers'
+rare and small, so this part is a plain loop over their edges). A record at
+the end of a skipped link that conflicts with nobody on the other side fits
+both people: it loses its model links (to review) and the cluster is
+rebuilt without them, so it is linked to neither. Reviewers'
 "same person" decisions come first, then links and prior pairs by match
 weight. Skipped links are downgraded to ``review`` with
-``decided_by = 'rule:cluster_split'``. Before that, a model link below
+``decided_by = 'rule:cluster_split'`` (``'rule:fits_both'`` for the links of
+a record that fits both sides, see below). Before that, a model link below
 ``MatchSettings.thresholds.bridge`` that alone joins two groups of two or more
 records (a weak bridge) goes to ``review`` (``decided_by = 'rule:weak_bridge'``).
 """
@@ -33,6 +38,7 @@ from matching.settings import MatchSettings
 
 SPLIT_RULE = "rule:cluster_split"
 BRIDGE_RULE = "rule:weak_bridge"
+FITS_BOTH_RULE = "rule:fits_both"
 REVIEWER = "reviewer"
 
 _EDGES = {"rid_l": pl.Int64, "rid_r": pl.Int64}
@@ -80,6 +86,7 @@ class ClusterReport:
     dropped_links: int
     split_prior_groups: int
     weak_bridges: int
+    records_fitting_both: int = 0
 
 
 def _downgrade(pairs: pl.DataFrame, which: pl.DataFrame, rule: str) -> pl.DataFrame:
@@ -149,8 +156,15 @@ def _violations(
     return pl.concat(found).unique(["rid_l", "rid_r"]).sort("rid_l", "rid_r")
 
 
-def _greedy_keep(edges: pl.DataFrame, forbidden: pl.DataFrame) -> np.ndarray:
-    """Keep edges in order unless they join records that cannot be linked."""
+def _greedy_keep(edges: pl.DataFrame, forbidden: pl.DataFrame) -> tuple[np.ndarray, set[int]]:
+    """Keep edges in order unless they join records that cannot be linked.
+
+    Returns the edges kept and the *bridges*: records at the end of a
+    skipped model link that conflict with no record on its other side. Such
+    a record fits two people kept apart (a record written without
+    diacritics, or with the year alone, that agrees with both twins), so
+    which one it belongs to is not the order of the weights to decide.
+    """
     cannot: dict[int, set[int]] = defaultdict(set)
     for a, b in forbidden.select("rid_l", "rid_r").iter_rows():
         cannot[a].add(b)
@@ -167,15 +181,24 @@ def _greedy_keep(edges: pl.DataFrame, forbidden: pl.DataFrame) -> np.ndarray:
         return x
 
     keep = np.zeros(edges.height, dtype=bool)
-    for i, (a, b) in enumerate(edges.select("rid_l", "rid_r").iter_rows()):
+    bridges: set[int] = set()
+    rows = edges.select("rid_l", "rid_r", "model").iter_rows()
+    for i, (a, b, model) in enumerate(rows):
         ra, rb = find(a), find(b)
         if ra != rb and any(cannot[x] & members[rb] for x in members[ra]):
+            if model:
+                ends = ((a, rb), (b, ra))
+                bridges.update(x for x, other in ends if not cannot[x] & members[other])
             continue
         keep[i] = True
         if ra != rb:
             parent[rb] = ra
             members[ra] |= members.pop(rb)
-    return keep
+    return keep, bridges
+
+
+#: Rounds of setting bridges aside (each may reveal bridges of the next).
+_BRIDGE_ROUNDS = 5
 
 
 def _rebuild(
@@ -185,8 +208,13 @@ def _rebuild(
     labels: np.ndarray,
     bad: pl.DataFrame,
     weigh: Weigher | None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Rebuild the clusters holding a cannot-link pair; return (kept edges, dropped links)."""
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    """Rebuild the clusters holding a cannot-link pair.
+
+    Returns the edges kept, the model links dropped and the ``rid`` of the
+    records set aside as bridges (their model links dropped: linked to
+    neither side).
+    """
     bad_components = bad["component"].unique().implode()
 
     def within(frame: pl.DataFrame) -> pl.DataFrame:
@@ -194,9 +222,11 @@ def _rebuild(
             pl.col("component").is_in(bad_components)
         )
 
-    must = within(constraints.must).with_columns(weight=pl.lit(float("inf")), rank=pl.lit(0))
+    must = within(constraints.must).with_columns(
+        weight=pl.lit(float("inf")), rank=pl.lit(0), model=pl.lit(False)
+    )
     model = within(links.select("rid_l", "rid_r", weight="match_weight")).with_columns(
-        rank=pl.lit(1)
+        rank=pl.lit(1), model=pl.col("rid_l").is_not_null()
     )
     grouped = groups.with_columns(component=labels[groups["rid"].to_numpy()]).filter(
         pl.col("component").is_in(bad_components)
@@ -207,17 +237,30 @@ def _rebuild(
     edges = (
         pl.concat(
             [
-                e.select("rid_l", "rid_r", pl.col("weight").cast(pl.Float64), "rank")
-                for e in (must, model, prior.with_columns(rank=pl.lit(1)))
+                e.select("rid_l", "rid_r", pl.col("weight").cast(pl.Float64), "rank", "model")
+                for e in (must, model, prior.with_columns(rank=pl.lit(1), model=pl.lit(False)))
             ]
         )
         .sort(["rank", "weight", "rid_l", "rid_r"], descending=[False, True, False, False])
         .unique(["rid_l", "rid_r"], keep="first", maintain_order=True)
     )
-    keep = _greedy_keep(edges, bad)
+    # A record that fits two people kept apart loses its model links (they go
+    # to review) and the rest is rebuilt without them, until none is left.
+    set_aside: set[int] = set()
+    for _ in range(_BRIDGE_ROUNDS):
+        keep, bridges = _greedy_keep(edges, bad)
+        if not bridges - set_aside:
+            break
+        set_aside |= bridges
+        aside = pl.Series(sorted(set_aside), dtype=pl.Int64).implode()
+        edges = edges.filter(
+            ~pl.col("model") | ~(pl.col("rid_l").is_in(aside) | pl.col("rid_r").is_in(aside))
+        )
+    else:
+        keep, _ = _greedy_keep(edges, bad)
     kept = edges.filter(pl.Series(keep)).select(_EDGES.keys())
     dropped = model.join(kept, on=["rid_l", "rid_r"], how="anti").select(_EDGES.keys())
-    return kept, dropped
+    return kept, dropped, pl.Series("rid", sorted(set_aside), dtype=pl.Int64)
 
 
 def _weak_bridges(
@@ -261,6 +304,72 @@ def _weak_bridges(
     return pl.DataFrame(found, schema=_EDGES, orient="row")
 
 
+def _review_fits(
+    prepared: pl.DataFrame,
+    pairs: pl.DataFrame,
+    labels: np.ndarray,
+    settings: MatchSettings,
+    constraints: Constraints,
+) -> pl.Series:
+    """Records linked into one cluster that fit, almost as well, a person kept apart from it.
+
+    A record X linked into cluster C (its best link weighing w) with a model
+    ``review`` pair of weight at least ``w - settings.thresholds.fits_margin_bits`` to a
+    record Y of another cluster D, where some record of D is kept apart from
+    some record of C other than X, fits both people: which one it is, is for
+    a clerk to say (a year-only record beside two namesakes of one year).
+    Returns their ``rid``.
+    """
+    empty = pl.Series("rid", [], dtype=pl.Int64)
+    weight = pl.col("match_weight")
+    links = pairs.filter(pl.col("decision") == "link").select("rid_l", "rid_r", weight)
+    reviews = pairs.filter((pl.col("decision") == "review") & (pl.col("decided_by") == "model"))
+    if links.height == 0 or reviews.height == 0:
+        return empty
+    best = (
+        pl.concat([links.select(rid="rid_l", w=weight), links.select(rid="rid_r", w=weight)])
+        .group_by("rid")
+        .agg(best=pl.col("w").max())
+    )
+    directed = pl.concat(
+        [
+            reviews.select(x="rid_l", y="rid_r", w=weight),
+            reviews.select(x="rid_r", y="rid_l", w=weight),
+        ]
+    )
+    candidates = directed.join(best, left_on="x", right_on="rid").filter(
+        pl.col("w") >= pl.col("best") - settings.thresholds.fits_margin_bits
+    )
+    candidates = candidates.with_columns(
+        cx=pl.Series(labels[candidates["x"].to_numpy()], dtype=pl.Int64),
+        cy=pl.Series(labels[candidates["y"].to_numpy()], dtype=pl.Int64),
+    ).filter(pl.col("cx") != pl.col("cy"))
+    if candidates.height == 0:
+        return empty
+    everyone = pl.DataFrame({"rid": np.arange(len(labels), dtype=np.int64), "component": labels})
+    involved = pl.concat([candidates["cx"], candidates["cy"]]).unique().implode()
+    members = everyone.filter(pl.col("component").is_in(involved))
+    checks = (
+        candidates.join(members.rename({"rid": "z", "component": "cx"}), on="cx")
+        .filter(pl.col("z") != pl.col("x"))
+        .join(members.rename({"rid": "v", "component": "cy"}), on="cy")
+        .select(
+            "x",
+            rid_l=pl.min_horizontal("z", "v"),
+            rid_r=pl.max_horizontal("z", "v"),
+        )
+    )
+    if checks.height == 0:
+        return empty
+    tested = checks.select("rid_l", "rid_r").unique().sort("rid_l", "rid_r")
+    apart = tested.filter(cannot_link_pairs(prepared, tested, settings.rules))
+    apart = pl.concat([apart, constraints.cannot.select(_EDGES.keys())]).join(
+        constraints.must, on=["rid_l", "rid_r"], how="anti"
+    )
+    found = checks.join(apart, on=["rid_l", "rid_r"], how="semi")["x"].unique().sort()
+    return found.rename("rid").cast(pl.Int64)
+
+
 def cluster_records(
     prepared: pl.DataFrame,
     pairs: pl.DataFrame,
@@ -301,8 +410,10 @@ def cluster_records(
     bad = _violations(prepared, labels, settings, constraints)
     split_clusters = bad["component"].n_unique()
     dropped = pl.DataFrame(schema=_EDGES)
+    bridged = pl.Series("rid", [], dtype=pl.Int64)
+    edges = pl.concat([links.select(_EDGES.keys()), chains])
     if bad.height:
-        kept, dropped = _rebuild(links, groups, constraints, labels, bad, weigh)
+        kept, dropped, bridged = _rebuild(links, groups, constraints, labels, bad, weigh)
         bad_components = bad["component"].unique().implode()
 
         def outside(frame: pl.DataFrame) -> pl.DataFrame:
@@ -312,7 +423,21 @@ def cluster_records(
         edges = pl.concat([outside(links.select(_EDGES.keys())), outside(chains), kept])
         labels = _components(n, edges)
         if dropped.height:
-            pairs = _downgrade(pairs, dropped, SPLIT_RULE)
+            aside = bridged.implode()
+            fits_both = pl.col("rid_l").is_in(aside) | pl.col("rid_r").is_in(aside)
+            pairs = _downgrade(pairs, dropped.filter(fits_both), FITS_BOTH_RULE)
+            pairs = _downgrade(pairs, dropped.filter(~fits_both), SPLIT_RULE)
+    ambiguous = _review_fits(prepared, pairs, labels, settings, constraints)
+    if ambiguous.len():
+        aside = ambiguous.implode()
+        touching = pl.col("rid_l").is_in(aside) | pl.col("rid_r").is_in(aside)
+        own = pairs.filter(
+            (pl.col("decision") == "link") & (pl.col("decided_by") == "model") & touching
+        ).select(_EDGES.keys())
+        pairs = _downgrade(pairs, own, FITS_BOTH_RULE)
+        labels = _components(n, edges.join(own, on=["rid_l", "rid_r"], how="anti"))
+        bridged = pl.concat([bridged, ambiguous]).unique().sort()
+        dropped = pl.concat([dropped, own]).unique()
     clusters = (
         pl.DataFrame({"rid": np.arange(n, dtype=np.int64), "component": labels})
         .with_columns(record_key=prepared["record_key"])
@@ -337,5 +462,6 @@ def cluster_records(
         dropped_links=dropped.height,
         split_prior_groups=split_groups,
         weak_bridges=bridges.height,
+        records_fitting_both=bridged.len(),
     )
     return clusters.select("record_key", "cluster_id"), pairs, report

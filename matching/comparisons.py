@@ -109,14 +109,15 @@ def _at_least(sim: Similarity, threshold: float) -> pl.Expr:
 
 
 def given_name_comparison() -> Comparison:
-    """Given name: exact, folded, tones differ, phonetic, one edit, Jaro-Winkler ≥ 0.92, else.
+    """Given name: exact, folded, tones differ, phonetic, swapped, one edit, JW ≥ 0.92, else.
 
     ``exact`` compares the lower-case name with its tone marks; ``folded``
     agrees without them where a side has none; ``tones_differ`` agrees folded
     though both sides are marked differently (Hùng and Hưng: two names). A
     typo leaves the name one edit away however short it is, and keeps its
     first letter, so ``else`` means another name: among records of one
-    person that is rare.
+    person that is rare. ``swapped_with_middle``: the given name written
+    where the middle name goes (the same words of the two names).
     """
     jw = Similarity("given_name__fold", "jaro_winkler")
     osa = Similarity("given_name__fold", "osa")
@@ -130,6 +131,7 @@ def given_name_comparison() -> Comparison:
             "given_name__fold",
             "given_name__phon",
             "given_name__initial",
+            "given_middle__words",
         ),
         null=_either_null("given_name__fold"),
         levels=(
@@ -137,6 +139,7 @@ def given_name_comparison() -> Comparison:
             Level("folded", _eq("given_name__fold") & ~(marked_l & marked_r)),
             Level("tones_differ", _eq("given_name__fold")),
             Level("phonetic", _eq("given_name__phon")),
+            Level("swapped_with_middle", _eq("given_middle__words")),
             Level(
                 "one_edit",
                 (pl.col(osa.name) <= 1) & (_l("given_name__initial") == _r("given_name__initial")),
@@ -170,7 +173,8 @@ def family_name_comparison() -> Comparison:
 
 
 def middle_name_comparison() -> Comparison:
-    """Middle name: exact, one side missing, one within the other (Thị vs Thị Thu), JW, else."""
+    """Middle name: exact, swapped with the given name, one side missing, one within the other
+    (Thị vs Thị Thu), JW, else."""
     jw = Similarity("middle_name__fold", "jaro_winkler")
     within = Similarity("middle_name__fold", "words_within")
     left_null = _l("middle_name__fold").is_null()
@@ -178,10 +182,14 @@ def middle_name_comparison() -> Comparison:
     return Comparison(
         name="middle_name",
         fields=("middle_name",),
-        columns=("middle_name__fold",),
+        columns=("middle_name__fold", "given_middle__words", "given_name__fold"),
         null=left_null & right_null,
         levels=(
             Level("folded", _eq("middle_name__fold")),
+            Level(
+                "swapped_with_given",
+                _eq("given_middle__words") & (_l("given_name__fold") != _r("given_name__fold")),
+            ),
             Level("one_side_missing", left_null | right_null),
             Level("contained", _at_least(within, 1.0)),
             Level("jaro_winkler_0.88", _at_least(jw, 0.88)),

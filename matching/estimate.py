@@ -14,14 +14,20 @@ Following Splink's recommended route:
 
 The model checks itself: ``ModelError`` when EM did not converge or when a
 comparison with enough data has m ≤ u on its strongest level (or m ≥ u on
-``else``). Term-frequency adjustments (``ComparisonModel.pair_weights``) apply
+``else``). A run that cannot fit such a model may fall back on the m of an
+accepted model (the registry's last, or the default shipped with the
+project, see ``default_model``): how the records of one person differ does
+not depend on the batch, while u and the prior are still estimated on the
+batch's own records. Term-frequency adjustments (``ComparisonModel.pair_weights``) apply
 when scoring, not in training, as in Splink.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,14 +99,36 @@ class TrainingSession:
     match_share: float
 
 
+#: The model shipped with the project, fitted on generated data
+#: (``python -m dancu.fit_default_model``); a run falls back on it when neither
+#: the batch nor the registry gives an accepted model.
+DEFAULT_MODEL_FILE = Path(__file__).with_name("default_model.json")
+
+#: ``MatchModel.source`` of a model fitted on the run's own records.
+FITTED = "fitted"
+
+
 @dataclass(frozen=True)
 class MatchModel:
-    """The fitted Fellegi-Sunter model."""
+    """The fitted Fellegi-Sunter model.
+
+    Attributes:
+        comparisons: m and u per comparison level.
+        prior: λ, the chance that two random records match.
+        sessions: The EM training sessions.
+        u_pairs: Random pairs u was estimated on.
+        source: ``fitted`` when m was learnt on this run's records; else
+            where the m of a fallback came from (``registry:<batch_id>``,
+            ``default``), u and the prior being still this run's.
+        note: Why a fallback was used (the fit's ``ModelError``), else empty.
+    """
 
     comparisons: tuple[ComparisonModel, ...]
     prior: float
     sessions: tuple[TrainingSession, ...]
     u_pairs: int
+    source: str = FITTED
+    note: str = ""
 
     @property
     def iterations(self) -> int:
@@ -130,6 +158,52 @@ class MatchModel:
             iterations=self.iterations, converged=self.converged, prior_weight=self.prior_weight
         )
         return out
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> MatchModel:
+        """Rebuild a model from ``to_dict`` output (derived keys are ignored)."""
+        comparisons = tuple(
+            ComparisonModel(
+                name=c["name"],
+                labels=tuple(c["labels"]),
+                m=tuple(float(x) for x in c["m"]),
+                u=tuple(float(x) for x in c["u"]),
+                estimated_in=tuple(c["estimated_in"]),
+                tf_levels=tuple(int(x) for x in c.get("tf_levels", ())),
+                tf_minimum=float(c.get("tf_minimum", 1e-4)),
+            )
+            for c in data["comparisons"]
+        )
+        sessions = tuple(
+            TrainingSession(
+                rule=t["rule"],
+                pairs=int(t["pairs"]),
+                estimated=tuple(t["estimated"]),
+                iterations=int(t["iterations"]),
+                converged=bool(t["converged"]),
+                match_share=float(t["match_share"]),
+            )
+            for t in data.get("sessions", ())
+        )
+        return MatchModel(
+            comparisons=comparisons,
+            prior=float(data["prior"]),
+            sessions=sessions,
+            u_pairs=int(data.get("u_pairs", 0)),
+            source=str(data.get("source", FITTED)),
+            note=str(data.get("note", "")),
+        )
+
+    def fits(self, comparisons: Sequence[Comparison]) -> bool:
+        """Whether this model has the same comparisons and levels as ``comparisons``."""
+        mine = [(c.name, c.labels) for c in self.comparisons]
+        return mine == [(c.name, c.labels) for c in comparisons]
+
+
+def default_model() -> MatchModel:
+    """The model shipped with the project (``DEFAULT_MODEL_FILE``), source ``default``."""
+    data = json.loads(DEFAULT_MODEL_FILE.read_text(encoding="utf-8"))
+    return replace(MatchModel.from_dict(data), source="default", note="")
 
 
 def _initial_m(levels: int) -> npt.NDArray[np.float64]:
@@ -355,6 +429,7 @@ def fit_model(
     settings: MatchSettings,
     *,
     focus: pl.Series | None = None,
+    fallback: Sequence[MatchModel] = (),
 ) -> MatchModel:
     """Fit u, m and the prior; see the module docstring.
 
@@ -367,13 +442,73 @@ def fit_model(
             incremental run), or None when they were formed among all records.
             u is sampled over all records either way; the prior is the share
             of matches among the pairs the candidates were drawn from.
+        fallback: Accepted models, in order of preference, whose m is used
+            when this run's fit fails its checks (the first whose comparisons
+            match the settings'); u and the prior are still estimated here,
+            and the result says where its m came from (``source``, ``note``).
 
     Raises:
-        ModelError: If a training session does not converge or the model fails its checks.
+        ModelError: If a training session does not converge or the model
+            fails its checks, and no fallback fits the settings.
+    """
+    comps = settings.comparisons
+    u, u_pairs = estimate_u(prepared, comps, settings)
+    try:
+        m_final, sources, sessions = _estimate_m(prepared, u, settings, focus)
+    except ModelError as error:
+        usable = next((f for f in fallback if f.fits(comps)), None)
+        if usable is None:
+            raise
+        m_final = [np.asarray(c.m) for c in usable.comparisons]
+        sources = [list(c.estimated_in) for c in usable.comparisons]
+        sessions = list(usable.sessions)
+        source, note = usable.source, str(error)
+    else:
+        source, note = FITTED, ""
+    if settings.training.prior is not None:
+        prior = settings.training.prior
+    else:
+        patterns, counts = candidate_patterns
+        n = prepared.height
+        k = n if focus is None else focus.len()
+        drawn_from = k * (n - k) + k * (k - 1) // 2  # pairs with at least one focus record
+        prior = estimate_prior(patterns, counts, m_final, u, drawn_from)
+    return MatchModel(
+        comparisons=tuple(
+            ComparisonModel(
+                comp.name,
+                comp.labels,
+                tuple(float(x) for x in m_c),
+                tuple(float(x) for x in u_c),
+                tuple(src),
+                comp.tf_level_values if comp.tf_column else (),
+                comp.tf_minimum if comp.tf_minimum is not None else settings.training.tf_minimum,
+            )
+            for comp, m_c, u_c, src in zip(comps, m_final, u, sources, strict=True)
+        ),
+        prior=prior,
+        sessions=tuple(sessions),
+        u_pairs=u_pairs,
+        source=source,
+        note=note,
+    )
+
+
+def _estimate_m(
+    prepared: pl.DataFrame,
+    u: Sequence[np.ndarray],
+    settings: MatchSettings,
+    focus: pl.Series | None,
+) -> tuple[list[np.ndarray], list[list[str]], list[TrainingSession]]:
+    """m per comparison by EM on the training rules' pairs, checked.
+
+    Returns m, the sessions each comparison's m came from, and the sessions.
+
+    Raises:
+        ModelError: If a session does not converge or the model fails its checks.
     """
     comps = settings.comparisons
     names = [c.name for c in comps]
-    u, u_pairs = estimate_u(prepared, comps, settings)
     trained_on = training_focus(prepared, focus, settings)
     estimates: list[list[np.ndarray]] = [[] for _ in comps]
     sources: list[list[str]] = [[] for _ in comps]
@@ -421,28 +556,4 @@ def fit_model(
         for est, c in zip(estimates, comps, strict=True)
     ]
     _check(comps, m_final, u, seen, settings)
-    if settings.training.prior is not None:
-        prior = settings.training.prior
-    else:
-        patterns, counts = candidate_patterns
-        n = prepared.height
-        k = n if focus is None else focus.len()
-        drawn_from = k * (n - k) + k * (k - 1) // 2  # pairs with at least one focus record
-        prior = estimate_prior(patterns, counts, m_final, u, drawn_from)
-    return MatchModel(
-        comparisons=tuple(
-            ComparisonModel(
-                comp.name,
-                comp.labels,
-                tuple(float(x) for x in m_c),
-                tuple(float(x) for x in u_c),
-                tuple(src),
-                comp.tf_level_values if comp.tf_column else (),
-                comp.tf_minimum if comp.tf_minimum is not None else settings.training.tf_minimum,
-            )
-            for comp, m_c, u_c, src in zip(comps, m_final, u, sources, strict=True)
-        ),
-        prior=prior,
-        sessions=tuple(sessions),
-        u_pairs=u_pairs,
-    )
+    return m_final, sources, sessions

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,7 @@ def link_records(
     new_keys: pl.Series | None = None,
     prior_clusters: pl.DataFrame | None = None,
     decisions: pl.DataFrame | None = None,
+    fallback: Sequence[MatchModel] = (),
 ) -> LinkResult:
     """Find the records that belong to the same person.
 
@@ -268,6 +270,9 @@ def link_records(
             the rules and the prior clusters; each such pair is in ``pairs``
             with ``decided_by = 'reviewer'`` (``blocked_by = 'reviewer'`` when
             no blocking rule found it). Pairs naming an unknown key are ignored.
+        fallback: Accepted models whose m the run uses, in this order, when
+            the records cannot fit a model that passes its checks (see
+            ``matching.estimate.fit_model``); ``model.source`` then says which.
 
     Returns:
         The kept pairs (links, reviews and the pairs a rule or a reviewer
@@ -278,7 +283,8 @@ def link_records(
         compared, scored and decided a slice at a time.
 
     Raises:
-        matching.estimate.ModelError: If the model fails its own checks.
+        matching.estimate.ModelError: If the model fails its own checks and
+            no fallback fits the settings.
         ValueError: If ``record_key`` is null or repeated, or a new key is
             not among the records.
     """
@@ -310,7 +316,7 @@ def link_records(
         compared = _compare(prepared, settings, focus, reviewed, Path(spill))
         seconds.update(compared.seconds)
         clock = time.perf_counter()
-        model = fit_model(prepared, compared.patterns, settings, focus=focus)
+        model = fit_model(prepared, compared.patterns, settings, focus=focus, fallback=fallback)
         lap("estimate")
         decided = _decide_kept(prepared, compared.files, model, settings, reviewed, frequencies)
     candidates = compared.candidates
@@ -361,6 +367,7 @@ def link_records(
         "decisions": dict(sorted(decided_counts.items())),
         "blocking": [asdict(r) for r in blocking],
         "clusters": asdict(cluster_report),
+        "model_source": model.source,
         "seconds": seconds,
     }
     return LinkResult(pairs=out, clusters=clusters.sort("record_key"), model=model, stats=stats)

@@ -112,7 +112,11 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         ``id_number__length`` (in characters), ``id_number__tail``
         (length and last six digits) and ``id_number__head`` (the rest),
         ``date_of_birth__full`` (the date only when known to the day and not a
-        01/01 placeholder) and ``dob_precision`` filled in when null.
+        01/01 placeholder), ``date_of_birth__day_month`` (its month and day),
+        ``given_middle__words`` (the middle and given names' words, sorted),
+        ``dob_precision`` filled in when null, and
+        ``given_name__tone_n`` / ``given_name__fold_n`` (records of ``records``
+        carrying the same given name, as written and folded).
 
     Raises:
         ValueError: If ``record_key`` is null or not unique.
@@ -190,7 +194,38 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
             date_of_birth__full=pl.when(
                 (pl.col("dob_precision") == "day") & ~pl.col("dob_placeholder")
             ).then(pl.date(pl.col("birth_year"), pl.col("birth_month"), pl.col("birth_day"))),
+            # The words of the middle and given names in order: a given name
+            # written where the middle name goes (Lệ Ngọc / Ngọc Lệ) keeps them.
+            given_middle__words=pl.when(pl.col("given_name__fold").is_not_null()).then(
+                pl.concat_str(
+                    "middle_name__fold", "given_name__fold", separator=" ", ignore_nulls=True
+                )
+                .str.split(" ")
+                .list.sort()
+                .list.join(" ")
+            ),
+        )
+        .with_columns(
+            # Day and month of a real date: a mistyped year keeps them.
+            date_of_birth__day_month=pl.when(pl.col("date_of_birth__full").is_not_null()).then(
+                pl.format("{}-{}", "birth_month", "birth_day")
+            ),
         )
         .drop("residence_type__says_elsewhere", "relation_to_head__says_elsewhere")
     )
+    return _name_counts(frame)
+
+
+def _name_counts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``given_name__tone_n`` and ``given_name__fold_n``: records carrying the same given name.
+
+    Counted over the records given (a registry and its new batch together),
+    as written (tone marks kept) and folded; null where the name is. A name
+    no other record carries is likelier a slip than a name.
+    """
+    for column in ("given_name__tone", "given_name__fold"):
+        counts = frame.group_by(column).len(f"{column}_n").drop_nulls(column)
+        frame = frame.join(counts, on=column, how="left", maintain_order="left").with_columns(
+            pl.col(f"{column}_n").cast(pl.Int64)
+        )
     return frame

@@ -5,7 +5,8 @@ a null level); the match weight is the prior weight plus their sum, and the
 probability follows (see ``matching.fellegi_sunter``). The decision is
 ``link`` at or above the link threshold, ``review`` at or above the review
 threshold, else ``non_link``; the deterministic rules then override a
-``link`` or a ``review`` (a pair the model rejects is rejected by every rule
+``link`` or a ``review`` (``cannot_link``: non_link; ``keep_apart``: review;
+``at_most_review``: a link becomes review) (a pair the model rejects is rejected by every rule
 too, so the rules are evaluated only on the few pairs above the review
 threshold: at a million records that is 0.2 % of the candidates).
 """
@@ -89,6 +90,9 @@ def decide(
         if rule.effect == "cannot_link":
             applies = fired
             outcome = pl.lit("non_link")
+        elif rule.effect == "keep_apart":
+            applies = fired
+            outcome = pl.lit("review")
         else:
             applies = fired & (pl.col("decision") == "link")
             outcome = pl.lit("review")

@@ -132,6 +132,30 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
         max_block_size=_BROAD,
         lacking="birth_province_code",
     ),
+    # A record with no birth year at all: names (surname variant, given by
+    # sound, middle) where one record of the pair has no year.
+    BlockingRule(
+        "name_no_year",
+        ("family_name__variant", "given_name__phon", "middle_name__fold"),
+        split_keys=("sex",),
+        max_block_size=_BROAD,
+        lacking="birth_year",
+    ),
+    # A year mistyped: names and the real date's day and month.
+    BlockingRule(
+        "name_day_month",
+        ("family_name__variant", "given_name__phon", "date_of_birth__day_month"),
+        split_keys=("sex",),
+        max_block_size=_NARROW,
+    ),
+    # The given name written where the middle name goes: surname, the two
+    # names' words in any order, year.
+    BlockingRule(
+        "name_words_year",
+        ("family_name__variant", "given_middle__words", "birth_year"),
+        split_keys=("sex",),
+        max_block_size=_BROAD,
+    ),
     # The same ID number, whatever else differs.
     BlockingRule("id_number", ("id_number",)),
     # A record re-sent from the same household (or address), names and date
@@ -225,11 +249,17 @@ class Thresholds:
         review: At or above it an unlinked pair is reviewed.
         bridge: A link below it may not alone join two groups of two or more
             records (it goes to review).
+        fits_margin_bits: A record linked into one cluster whose model review
+            pair to a record of another cluster weighs at most this many bits
+            less than its best link, where the two clusters hold records kept
+            apart, fits both people: its links go to review (see
+            ``matching.clustering``).
     """
 
     link: float = 0.996
     review: float = 0.5
     bridge: float = 0.9999
+    fits_margin_bits: float = 5.0
 
 
 @dataclass(frozen=True)

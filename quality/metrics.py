@@ -45,6 +45,11 @@ class Evaluation:
         bcubed_f1: Harmonic mean of the two.
         twin_pairs: Twin pairs (``persons.csv`` ``twin_of``) with records of both twins.
         twin_pairs_merged: Of those, pairs whose records share a predicted person.
+        review_pairs: Distinct pairs in the review queue (``match_link`` decision ``review``).
+        review_share: review_pairs / matched_records (the queue's share of the records).
+        recall_with_review: Recall once the queue is decided: a true pair counts
+            when its records share a predicted person, or when a review pair
+            joins the two predicted persons they are in (as the devset scorer).
     """
 
     truth_records: int
@@ -66,6 +71,9 @@ class Evaluation:
     bcubed_f1: float
     twin_pairs: int
     twin_pairs_merged: int
+    review_pairs: int = 0
+    review_share: float = 0.0
+    recall_with_review: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the evaluation as plain data (for JSON)."""
@@ -91,6 +99,9 @@ class Evaluation:
             "B-cubed",
             f"  precision {self.bcubed_precision:.4f}  recall {self.bcubed_recall:.4f}"
             f"  F1 {self.bcubed_f1:.4f}",
+            "review queue",
+            f"  pairs {self.review_pairs:,} ({100 * self.review_share:.2f} % of records)"
+            f"  recall once decided {self.recall_with_review:.4f}",
             "twins",
             f"  pairs merged {self.twin_pairs_merged:,} of {self.twin_pairs:,}",
         ]
@@ -98,7 +109,10 @@ class Evaluation:
 
 
 def evaluate_frames(
-    truth: pl.DataFrame, predicted: pl.DataFrame, twins: pl.DataFrame
+    truth: pl.DataFrame,
+    predicted: pl.DataFrame,
+    twins: pl.DataFrame,
+    reviews: pl.DataFrame | None = None,
 ) -> Evaluation:
     """Compute the evaluation from frames (``dancu.evaluate`` reads them).
 
@@ -109,6 +123,8 @@ def evaluate_frames(
             (the registry person_id).
         twins: Truth persons with person_id and twin_of (null or empty when
             not a twin).
+        reviews: The review queue: ``province_code_l``, ``local_id_l``,
+            ``province_code_r``, ``local_id_r`` per pair (none when omitted).
 
     Returns:
         The evaluation.
@@ -138,6 +154,7 @@ def evaluate_frames(
     recall = correct / true_pairs if true_pairs else 1.0
     b3_precision, b3_recall = _bcubed(joined)
     twin_pairs, twins_merged = _twins(joined, twins)
+    queue, covered = _review_cover(joined, reviews)
     return Evaluation(
         truth_records=keyed.height + conflicts,
         truth_conflicts=conflicts,
@@ -158,7 +175,53 @@ def evaluate_frames(
         bcubed_f1=_f1(b3_precision, b3_recall),
         twin_pairs=twin_pairs,
         twin_pairs_merged=twins_merged,
+        review_pairs=queue,
+        review_share=queue / joined.height if joined.height else 0.0,
+        recall_with_review=(correct + covered) / true_pairs if true_pairs else 1.0,
     )
+
+
+def _review_cover(joined: pl.DataFrame, reviews: pl.DataFrame | None) -> tuple[int, int]:
+    """Review pairs, and the true pairs a decided queue would join.
+
+    A true pair not already in one predicted person counts when a review
+    pair joins the two predicted persons its records are in: the sum, over
+    such joined pairs of persons (p, q), of each true person's records in p
+    times its records in q.
+    """
+    if reviews is None or reviews.height == 0:
+        return 0, 0
+    queue = reviews.unique().height
+    side = joined.select(*_KEY, "predicted")
+    edges = (
+        reviews.select(
+            province_code=pl.col("province_code_l").cast(pl.String),
+            local_id=pl.col("local_id_l").cast(pl.String),
+            province_code_r=pl.col("province_code_r").cast(pl.String),
+            local_id_r=pl.col("local_id_r").cast(pl.String),
+        )
+        .join(side, on=_KEY)
+        .join(
+            side.rename({"province_code": "province_code_r", "local_id": "local_id_r"}),
+            on=["province_code_r", "local_id_r"],
+            suffix="_r",
+        )
+        .filter(pl.col("predicted") != pl.col("predicted_r"))
+        .select(
+            x=pl.min_horizontal("predicted", "predicted_r"),
+            y=pl.max_horizontal("predicted", "predicted_r"),
+        )
+        .unique()
+    )
+    cells = joined.group_by("person_id", "predicted").len("n")
+    covered = (
+        cells.join(cells, on="person_id", suffix="_q")
+        .filter(pl.col("predicted") < pl.col("predicted_q"))
+        .join(edges, left_on=["predicted", "predicted_q"], right_on=["x", "y"])
+        .select((pl.col("n").cast(pl.Int64) * pl.col("n_q").cast(pl.Int64)).sum())
+        .item()
+    )
+    return queue, int(covered or 0)
 
 
 def _choose2(column: str) -> pl.Expr:

@@ -129,6 +129,12 @@ def _headline_section(con: duckdb.DuckDBPyConnection) -> str:
         con, "SELECT count(*), count(*) - count(DISTINCT person_id) FROM source_record"
     )
     ((pins_issued,),) = _rows(con, "SELECT count(*) FROM pin_event WHERE event = 'issued'")
+    ((queue,),) = _rows(
+        con,
+        "SELECT count(*) FROM (SELECT DISTINCT record_key_l, record_key_r FROM match_link "
+        "WHERE decision = 'review')",
+    )
+    share = f"{100 * queue / records:.2f} % of the source records" if records else "no records"
     rows = [
         ("Batches", batches, "batches with a run"),
         ("Rows read", read, "per batch, its latest loading run"),
@@ -142,6 +148,7 @@ def _headline_section(con: duckdb.DuckDBPyConnection) -> str:
         ("Pending", pending, "persons without a PIN, listed for verification"),
         ("Duplicates merged", merged, "records that joined another record's person"),
         ("Retired persons", retired, "merged away; their PIN points to the survivor"),
+        ("Review queue", queue, f"pairs for a clerk to decide: {share}"),
     ]
     body = "".join(
         f'<tr><th>{_e(label)}</th><td class="n">{_num(value)}</td><td>{_e(note)}</td></tr>'
@@ -165,6 +172,7 @@ def _runs_section(con: duckdb.DuckDBPyConnection) -> str:
         "persons_merged",
         "pins_issued",
         "persons_pending",
+        "model_source",
     ]
     rows = _rows(con, f"SELECT {', '.join(columns)} FROM run ORDER BY batch_id, started_at, run_id")
     return "<h2>Runs</h2>" + _table(columns, rows, empty="No runs recorded.")

@@ -65,6 +65,8 @@ class _Corrupter:
             "id_mistyped": lambda: c["id_number"] != "",
             "id_blank": lambda: c["id_number"] != "",
             "missing_sex": lambda: c["sex"] != "",
+            "year_mistyped": lambda: c["dob_y"] > 0,
+            "names_swapped": lambda: (c["middle"] != "") & (c["given"] != ""),
         }
         return rules[kind]() if kind in rules else np.ones(len(c["sex"]), dtype=bool)
 
@@ -116,6 +118,13 @@ class _Corrupter:
                 c["id_number"][i] = "".join(digits)
         elif kind == "id_blank":
             c["id_number"][idx] = ""
+        elif kind == "year_mistyped":
+            c["dob_y"][idx] = c["dob_y"][idx] + rng.choice([-1, 1], len(idx))
+        elif kind == "names_swapped":
+            for i in idx:
+                *rest, last = c["middle"][i].split(" ")
+                c["middle"][i] = " ".join([*rest, c["given"][i].strip()])
+                c["given"][i] = last
         else:
             raise ValueError(f"unknown corruption {kind!r}")
         mask = np.zeros(len(self.case_override), dtype=bool)
@@ -124,7 +133,7 @@ class _Corrupter:
 
 
 _EXCLUSIVE = [
-    {"day_month_swap", "year_only", "placeholder_0101"},
+    {"day_month_swap", "year_only", "placeholder_0101", "year_mistyped"},
     {"middle_dropped", "middle_changed"},
     {"id_mistyped", "id_blank"},
 ]
@@ -163,6 +172,10 @@ def corrupt_records(
                 for other in group - {kind}:
                     mask &= ~worker.applied.get(other, np.zeros(n, dtype=bool))
         worker.apply(kind, np.flatnonzero(mask))
+    # A record written without diacritics stays so: a middle name or a
+    # surname spelling changed after the marks were dropped loses them too.
+    if "drop_diacritics" in worker.applied:
+        worker.apply("drop_diacritics", np.flatnonzero(worker.applied["drop_diacritics"]))
     out = records.with_columns(
         **{k: pl.Series(v.tolist(), dtype=records[k].dtype) for k, v in worker.col.items()},
         case_override=pl.Series(worker.case_override.tolist(), dtype=pl.String),

@@ -8,6 +8,8 @@ name, and a mother's family name is sometimes used as a middle name.
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import polars as pl
 
@@ -39,6 +41,55 @@ _OCCUPATIONS = [
     "",
 ]
 _MINORITY_WEIGHTS = {"Tày": 8, "Thái": 8, "Mường": 6, "Mông": 6, "Khơ-me": 6, "Nùng": 5, "Hoa": 4}
+
+
+#: Tone marks as combining characters (NFD): grave, acute, hook above, tilde, dot below.
+_TONES = ("\u0300", "\u0301", "\u0309", "\u0303", "\u0323")
+#: Final letters a name can trade for another and still be a name.
+_FINALS = (("nh", "ng"), ("ng", "nh"), ("n", "m"), ("m", "n"), ("i", "y"), ("y", "i"))
+
+
+def _names_alike(name: str) -> list[str]:
+    """Names a tone mark or one final letter away from ``name`` (Hà: Hạ, Há...; Khang: Khanh)."""
+    decomposed = unicodedata.normalize("NFD", name)
+    toned = [i for i, ch in enumerate(decomposed) if ch in _TONES]
+    out = []
+    if toned:
+        i = toned[-1]
+        out += [decomposed[:i] + t + decomposed[i + 1 :] for t in _TONES if t != decomposed[i]]
+        out.append(decomposed[:i] + decomposed[i + 1 :])
+    for old, new in _FINALS:
+        if decomposed.endswith(old):
+            out.append(decomposed[: -len(old)] + new)
+            break
+    alike = [unicodedata.normalize("NFC", n) for n in out]
+    return [n for n in dict.fromkeys(alike) if n != name]
+
+
+def _alike_pairs(pool: list[str]) -> list[tuple[str, str]]:
+    """Ordered pairs of names of ``pool`` a tone mark or one letter apart (Hùng / Hưng)."""
+    folded = {n: unicodedata.normalize("NFD", n) for n in pool}
+
+    def one_apart(a: str, b: str) -> bool:
+        x, y = folded[a], folded[b]
+        if len(x) == len(y):
+            return sum(p != q for p, q in zip(x, y, strict=True)) == 1
+        short, long = sorted((x, y), key=len)
+        return len(long) == len(short) + 1 and any(
+            long[:k] + long[k + 1 :] == short for k in range(len(long))
+        )
+
+    return [
+        (a, b) for a in pool for b in pool if a != b and (b in _names_alike(a) or one_apart(a, b))
+    ]
+
+
+def _side_rng(rng: np.random.Generator) -> np.random.Generator:
+    """A generator of its own, seeded from ``rng``'s seed without drawing from ``rng``."""
+    seed = getattr(rng.bit_generator, "seed_seq", None)
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed.spawn(1)[0])
+    return rng
 
 
 def _pick(rng: np.random.Generator, pool: tuple[list[str], np.ndarray], n: int) -> np.ndarray:
@@ -262,6 +313,36 @@ def build_population(
         pool = names.given_male if male[i] else names.given_female
         while given[i] == given[i - 1]:
             given[i] = pool[0][int(rng.integers(len(pool[0])))]
+    # The classes below draw from their own stream, so the rest of the
+    # population is the same as without them.
+    side = _side_rng(rng)
+    # Twins of one sex are often given two names a tone mark or a letter apart.
+    alike_pairs = {
+        sex: _alike_pairs(pool[0])
+        for sex, pool in ((True, names.given_male), (False, names.given_female))
+    }
+    for i in np.flatnonzero(twin_second):
+        pairs = alike_pairs[bool(male[i])]
+        if male[i] == male[i - 1] and pairs and side.random() < profile.twins_named_alike:
+            given[i - 1], given[i] = pairs[int(side.integers(len(pairs)))]
+    # Namesakes at a country's density: a wife takes the full name and birth
+    # year of another woman of her province, on another day of that year.
+    wives = np.flatnonzero((role == _SPOUSE) & ~male & (side.random(n) < profile.namesake_pairs))
+    women = np.flatnonzero(~male & ~child)
+    home_of = home[hh]
+    for j in wives:
+        same_province = women[(home_of[women] == home_of[j]) & (hh[women] != hh[j])]
+        if same_province.size == 0:
+            continue
+        w = int(same_province[int(side.integers(same_province.size))])
+        family[j], middle[j], given[j] = family[w], middle[w], given[w]
+        days = 365 + int(year[w] % 4 == 0)
+        start = np.datetime64(f"{year[w]}-01-01")
+        other = start + int(side.integers(days))
+        dob[j] = other if other != dob[w] else other + (1 if other < start + days - 1 else -1)
+        year[j], precision[j] = year[w], precision[w]
+        month[j] = int(str(dob[j])[5:7])
+        day[j] = int(str(dob[j])[8:10])
     full = _join_names(family, middle, given)
 
     # Parents' names: household members where present, invented otherwise.

@@ -27,6 +27,8 @@ _DUPLICATE_CORRUPTIONS: dict[str, float] = {
     "missing_sex": 0.03,
     "id_mistyped": 0.06,
     "id_blank": 0.30,
+    "year_mistyped": 0.02,  # the year one off, day and month kept
+    "names_swapped": 0.02,  # the given name written where the middle name goes
 }
 
 #: Corruptions that also touch first registrations, at low rates.
@@ -58,6 +60,12 @@ class Profile:
         later_batch: Share of persons sent again in a later batch.
         twins: Share of households with two or more children that have twins.
         namesakes: Share of adults given one of a few very common full names.
+        twins_named_alike: Share of twin pairs whose given names are a tone
+            mark or one letter apart (Hà / Hạ, Thủy / Thúy, Khang / Khanh).
+        namesake_pairs: Share of wives given the full name and birth year of
+            another woman of their province (another household, another
+            date): two people of one name, year and province, as common as
+            they are in a whole country and not in a sample of it.
         year_only_old: Share of people born before 1950 known only by year.
         duplicate_corruptions: Probability of each corruption on a repeated record.
         primary_corruptions: Probability of each corruption on a first record.
@@ -75,6 +83,8 @@ class Profile:
     later_batch: float = 0.05
     twins: float = 0.03
     namesakes: float = 0.15
+    twins_named_alike: float = 0.3
+    namesake_pairs: float = 0.01
     year_only_old: float = 0.4
     duplicate_corruptions: dict[str, float] = field(
         default_factory=lambda: dict(_DUPLICATE_CORRUPTIONS)
@@ -111,6 +121,8 @@ def get_profile(name: str) -> Profile:
             later_batch=0.10,
             twins=0.08,
             namesakes=0.30,
+            twins_named_alike=0.6,
+            namesake_pairs=0.03,
             year_only_old=0.6,
             duplicate_corruptions=_scaled(base.duplicate_corruptions, 2.5, 0.6),
             primary_corruptions=_scaled(base.primary_corruptions, 4.0, 0.1),

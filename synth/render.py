@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from synth.places import Geography
+from synth.population import LAST_BIRTH
 from synth.systems import LegacySystem
 
 Cell = str | int | dt.date | None
@@ -41,6 +42,10 @@ class RenderContext:
     spellings: list[list[str]]
     geography: Geography
     ethnic_spellings: dict[str, list[str]]
+
+
+#: No one of the generated population is born after this year.
+_LAST_BIRTH_YEAR = int(str(LAST_BIRTH)[:4])
 
 
 def format_date(y: int, m: int, d: int, style: str, unknown: str) -> str:
@@ -77,7 +82,11 @@ def format_date(y: int, m: int, d: int, style: str, unknown: str) -> str:
         "dmy_dot": f"{d:02d}.{m:02d}.{y}",
         "iso": f"{y}-{m:02d}-{d:02d}",
         "compact": f"{y}{m:02d}{d:02d}",
-        "dmy_2digit": f"{d:02d}/{m:02d}/{y % 100:02d}",
+        # Two-digit years read as the past: a (flawed) future date is written
+        # in full, or it would be read as a birth a century earlier.
+        "dmy_2digit": f"{d:02d}/{m:02d}/{y % 100:02d}"
+        if y <= _LAST_BIRTH_YEAR
+        else f"{d:02d}/{m:02d}/{y}",
     }[style]
 
 

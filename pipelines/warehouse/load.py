@@ -63,7 +63,8 @@ class BatchTables:
     files: pl.DataFrame  # FILE_COUNT_SCHEMA
     pairs: pl.DataFrame  # match_link columns
     model_json: str
-    fingerprint: str  # digest of the batch's files (see dancu.stages.batch_fingerprint)
+    fingerprint: str  # digest of the batch's files (see dancu.inbox.batch_fingerprint)
+    model_source: str = "fitted"  # where its m came from: fitted, registry:<batch>, default
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -171,18 +172,21 @@ def load_batch(
             "pins_issued": update.pins_issued,
             "persons_pending": _count(con, "SELECT count(*) FROM person WHERE status = 'pending'"),
         }
+        run_columns = ["run_id", "batch_id", "started_at", "ended_at", "status", *counts]
+        run_columns += ["versions", "batch_fingerprint", "model_source"]
         con.execute(
-            f"""
-            INSERT INTO run VALUES (?, ?, ?, ?, 'loaded', {", ".join("?" for _ in counts)}, ?, ?)
-            """,
+            f"INSERT INTO run ({', '.join(run_columns)}) "
+            f"VALUES ({', '.join('?' for _ in run_columns)})",
             [
                 run_id,
                 batch.batch_id,
                 started_at,
                 now,
+                "loaded",
                 *counts.values(),
                 versions(),
                 batch.fingerprint,
+                batch.model_source,
             ],
         )
         con.execute("COMMIT")

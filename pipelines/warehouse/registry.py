@@ -179,6 +179,14 @@ def undecided_pairs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pl.DataF
     ).pl()
 
 
+def review_queue_keys(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The review queue's pairs, each record as ``province_code_*`` and ``local_id_*``."""
+    return con.sql(
+        "SELECT DISTINCT province_code_l, local_id_l, province_code_r, local_id_r "
+        "FROM match_link WHERE decision = 'review'"
+    ).pl()
+
+
 def loaded_fingerprint(con: duckdb.DuckDBPyConnection, batch_id: str) -> str | None:
     """The file fingerprint the latest loaded run of ``batch_id`` recorded, if any."""
     found = con.execute(
@@ -248,3 +256,20 @@ def describe_schema() -> list[tuple[str, str, str, list[tuple[str, str, str]]]]:
             ).fetchall()
             out.append((name, kind, comment, [(c, t, m) for c, t, m in columns]))
     return out
+
+
+def fitted_models_before(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[tuple[str, str]]:
+    """(batch, model JSON) of the other loaded batches, the latest run first."""
+    return [
+        (str(batch), str(parameters))
+        for batch, parameters in con.execute(
+            """
+            SELECT m.batch_id, m.parameters FROM match_model m
+            JOIN (SELECT batch_id, max(ended_at) AS ended_at FROM run GROUP BY batch_id) r
+              USING (batch_id)
+            WHERE m.batch_id <> ?
+            ORDER BY r.ended_at DESC, m.batch_id DESC
+            """,
+            [batch_id],
+        ).fetchall()
+    ]

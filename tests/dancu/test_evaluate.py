@@ -209,3 +209,24 @@ def test_evaluate_matching_links_staged_records_and_reports_blocking(tmp_path: P
     assert 0.9 <= result.blocking.recall <= 1.0
     assert result.clusters.pairwise_precision >= 0.99
     assert "blocking" in result.to_text()
+
+
+def test_recall_once_the_queue_is_decided_counts_pairs_a_review_joins() -> None:
+    # P's records in two predicted persons x (a, b) and y (c); Q alone in z (d).
+    truth = _truth([("a", "P"), ("b", "P"), ("c", "P"), ("d", "Q")])
+    predicted = _predicted([("a", "x"), ("b", "x"), ("c", "y"), ("d", "z")])
+    reviews = pl.DataFrame(
+        {
+            "province_code_l": ["001", "001"],
+            "local_id_l": ["b", "c"],
+            "province_code_r": ["001", "001"],
+            "local_id_r": ["c", "d"],
+        }
+    )
+    result = evaluate_frames(truth, predicted, _NO_TWINS, reviews)
+    assert result.pairwise_recall == pytest.approx(1 / 3)
+    # b~c joins x and y: a-c and b-c count too; c~d joins no true pair.
+    assert result.recall_with_review == pytest.approx(1.0)
+    assert (result.review_pairs, result.review_share) == (2, pytest.approx(2 / 4))
+    assert "recall once decided 1.0000" in result.to_text()
+    assert evaluate_frames(truth, predicted, _NO_TWINS).recall_with_review == pytest.approx(1 / 3)

@@ -127,3 +127,27 @@ def test_a_rule_joined_in_parts_gives_the_same_pairs() -> None:
     assert whole.height > 500
     assert parts.equals(whole)
     assert part_reports == whole_reports
+
+
+def test_default_rules_find_a_missing_year_a_mistyped_year_and_swapped_names() -> None:
+    base = {"family_name": "Bùi", "middle_name": "Lệ", "given_name": "Ngọc", "sex": "F",
+            "birth_year": 1990, "birth_month": 5, "birth_day": 8, "dob_precision": "day",
+            "birth_province_code": "033"}  # fmt: skip
+    rows = [
+        {**base, "record_key": "a"},
+        # No birth year at all, no province: only the names pair it.
+        {**base, "record_key": "b", "birth_year": None, "birth_month": None, "birth_day": None,
+         "dob_precision": None, "birth_province_code": None},
+        # The year mistyped, day and month kept, another province.
+        {**base, "record_key": "c", "birth_year": 1991, "birth_province_code": "001"},
+        # The given name written where the middle name goes, the year alone, another province.
+        {**base, "record_key": "d", "middle_name": "Ngọc", "given_name": "Lệ",
+         "birth_month": None, "birth_day": None, "dob_precision": "year",
+         "birth_province_code": "001"},
+    ]  # fmt: skip
+    prepared = prepare_records(records_frame(rows))
+    pairs, _ = candidate_pairs(prepared, MatchSettings().blocking.rules, 1_000)
+    found = {(a, b): rule for a, b, rule in _pairs(pairs, prepared)}
+    assert found[("a", "b")] == "name_no_year"
+    assert found[("a", "c")] == "name_day_month"
+    assert found[("a", "d")] == "name_words_year"

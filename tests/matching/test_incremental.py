@@ -157,9 +157,13 @@ def test_reviewer_not_same_overrides_model_and_prior_cluster() -> None:
     pair = _pair(result, "001:R-A", "079:R-A2")
     assert (pair["decision"], pair["decided_by"]) == ("non_link", "reviewer")
     assert _cluster(result, "001:R-A") != _cluster(result, "079:R-A2")
-    # The third record agrees with both; it joins one of them, never both.
+    # The third record agrees with both: it fits two people kept apart, so it
+    # joins neither and its pairs go to review.
     third = _cluster(result, "048:R-A3")
-    assert third in {_cluster(result, "001:R-A"), _cluster(result, "079:R-A2")}
+    assert third not in {_cluster(result, "001:R-A"), _cluster(result, "079:R-A2")}
+    for other in ("001:R-A", "079:R-A2"):
+        left, right = sorted((other, "048:R-A3"))
+        assert _pair(result, left, right)["decision"] == "review"
     assert result.stats["reviewer_decisions"] == 1
 
 

@@ -145,10 +145,11 @@ def test_sex_conflict_is_reviewed_not_linked() -> None:
     assert _cluster(result, "001:SEX-M") != _cluster(result, "079:SEX-F")
 
 
-def test_cluster_with_cannot_link_pair_is_split_at_its_weakest_link() -> None:
+def _chain_of_four(b_given: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Twins a (Phúc) and c (Lộc) chained through b; d is c's double."""
     rows = [
         {**_TWIN, "record_key": "a", "given_name": "Phúc"},
-        {**_TWIN, "record_key": "b", "given_name": None, "household_id": "HK-2"},
+        {**_TWIN, "record_key": "b", "given_name": b_given, "household_id": "HK-2"},
         {**_TWIN, "record_key": "c", "given_name": "Lộc"},
         {**_TWIN, "record_key": "d", "given_name": "Lộc", "household_id": "HK-3"},
     ]
@@ -162,12 +163,32 @@ def test_cluster_with_cannot_link_pair_is_split_at_its_weakest_link() -> None:
             "decided_by": ["model", "rule:twins", "model", "model"],
         }
     )
+    return prepared, pairs
+
+
+def test_cluster_with_cannot_link_pair_is_split_at_its_weakest_link() -> None:
+    # b is Phúc too: it is a's, and the twins rule keeps it from c.
+    prepared, pairs = _chain_of_four("Phúc")
     clusters, decided, report = cluster_records(prepared, pairs, MatchSettings())
     assert dict(clusters.iter_rows()) == {"a": "a", "b": "a", "c": "c", "d": "c"}
     weakest = decided.filter((pl.col("rid_l") == 1) & (pl.col("rid_r") == 2)).row(0, named=True)
     assert (weakest["decision"], weakest["decided_by"]) == ("review", "rule:cluster_split")
     assert decided.filter(pl.col("decision") == "link").height == 2
     assert (report.split_clusters, report.dropped_links, report.sizes) == (1, 1, {2: 2})
+    assert report.records_fitting_both == 0
+
+
+def test_a_record_that_fits_two_people_kept_apart_is_linked_to_neither() -> None:
+    # b has no given name: it agrees with both twins, so it goes to review with both.
+    prepared, pairs = _chain_of_four(None)
+    clusters, decided, report = cluster_records(prepared, pairs, MatchSettings())
+    assert dict(clusters.iter_rows()) == {"a": "a", "b": "b", "c": "c", "d": "c"}
+    for left, right in ((0, 1), (1, 2)):
+        pair = (pl.col("rid_l") == left) & (pl.col("rid_r") == right)
+        row = decided.filter(pair).row(0, named=True)
+        assert (row["decision"], row["decided_by"]) == ("review", "rule:fits_both")
+    assert decided.filter(pl.col("decision") == "link").height == 1  # c~d
+    assert (report.records_fitting_both, report.dropped_links) == (1, 2)
 
 
 def _febrl_scores(number: int, linkage: bool) -> tuple[float, float, float]:
@@ -227,3 +248,36 @@ def test_weak_bridge_between_two_groups_goes_to_review() -> None:
     clusters, _, report = cluster_records(prepared, leaf, MatchSettings())
     assert dict(clusters.iter_rows()) == {"a": "a", "b": "a", "c": "a", "d": "d"}
     assert report.weak_bridges == 0
+
+
+def test_a_record_linked_to_one_namesake_and_nearly_to_another_is_linked_to_neither() -> None:
+    # a and c: namesakes born in one year on two real dates (kept apart); b knows the year alone.
+    namesake = {**_TWIN, "given_name": "Hợp", "household_id": None}
+    rows = [
+        {**namesake, "record_key": "a", "birth_day": 1},
+        {**namesake, "record_key": "b", "dob_precision": "year"},
+        {**namesake, "record_key": "c", "birth_day": 13},
+    ]
+    prepared = prepare_records(records_frame(rows))  # rids: a=0, b=1, c=2
+
+    def clustered(review_weight: float) -> tuple[dict[str, str], pl.DataFrame]:
+        pairs = pl.DataFrame(
+            {
+                "rid_l": [0, 0, 1],
+                "rid_r": [1, 2, 2],
+                "match_weight": [review_weight, -2.0, 10.0],
+                "decision": ["review", "review", "link"],
+                "decided_by": ["model", "rule:dates_conflict", "model"],
+            }
+        )
+        clusters, decided, _ = cluster_records(prepared, pairs, MatchSettings())
+        return dict(clusters.iter_rows()), decided
+
+    # b~c links at 10 bits and b~a is reviewed at 8: b fits both, so it joins neither.
+    clusters, decided = clustered(8.0)
+    assert clusters == {"a": "a", "b": "b", "c": "c"}
+    link = decided.filter((pl.col("rid_l") == 1) & (pl.col("rid_r") == 2)).row(0, named=True)
+    assert (link["decision"], link["decided_by"]) == ("review", "rule:fits_both")
+    # b~a far weaker (2 bits, more than the fits margin below): b stays with c.
+    clusters, _ = clustered(2.0)
+    assert clusters == {"a": "a", "b": "b", "c": "b"}

@@ -62,7 +62,7 @@ INSERT INTO ingest_file VALUES
     ('b1', '048', 'dn.dbf',   'tcvn3', 1, 1, 0, 0);
 INSERT INTO run VALUES
     ('r1', 'b1', TIMESTAMP '2024-01-01 08:00:00', TIMESTAMP '2024-01-01 08:05:00', 'loaded',
-     7, 5, 1, 1, 4, 4, 0, 3, 1, '{}', 'fp')
+     7, 5, 1, 1, 4, 4, 0, 3, 1, '{}', 'fp', 'fitted')
 """
 
 _PINS = """

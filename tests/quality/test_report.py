@@ -45,9 +45,9 @@ INSERT INTO quarantine VALUES
     ('b1', '079', 'bad.xls', NULL, NULL, 'unreadable file', NULL);
 INSERT INTO run VALUES
     ('r1', 'b1', TIMESTAMP '2024-01-01 08:00:00', TIMESTAMP '2024-01-01 08:05:00', 'loaded',
-     17, 4, 12, 1, 3, 3, 0, 2, 1, '{}', 'fp'),
+     17, 4, 12, 1, 3, 3, 0, 2, 1, '{}', 'fp', 'fitted'),
     ('r2', 'b1', TIMESTAMP '2024-01-02 08:00:00', TIMESTAMP '2024-01-02 08:00:01', 'unchanged',
-     17, 0, 0, 0, 3, 0, 0, 0, 1, '{}', 'fp');
+     17, 0, 0, 0, 3, 0, 0, 0, 1, '{}', 'fp', 'fitted');
 """
 
 

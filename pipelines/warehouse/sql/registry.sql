@@ -165,6 +165,10 @@ CREATE TABLE IF NOT EXISTS run (
     batch_fingerprint    VARCHAR NOT NULL      -- digest of the batch's files
 );
 
+-- Where the batch's model came from: fitted on its records, the registry's
+-- last accepted model (registry:<batch_id>), the default shipped with dancu.
+ALTER TABLE run ADD COLUMN IF NOT EXISTS model_source VARCHAR;
+
 CREATE TABLE IF NOT EXISTS province (
     code                 VARCHAR PRIMARY KEY,  -- 3-digit code, digits 1-3 of a PIN
     name                 VARCHAR NOT NULL,
