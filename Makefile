@@ -1,7 +1,10 @@
 # dancu: two commands for a new user, `make demo` and `make test`.
 # Everything lives in this folder: the environment (.venv, from uv.lock), a
-# pinned uv (.uv-bootstrap), Airflow's home with its SQLite DB (.airflow) and
-# the demo warehouse (warehouse/).
+# pinned uv (.uv-bootstrap, installed from wheels whose sha256 hashes are in
+# scripts/uv-bootstrap.txt), Airflow's home with its SQLite DB (.airflow) and
+# the demo warehouse (warehouse/). `make setup` installs the production set
+# (no dev tools, no generator-only packages); `make test` and `make lint` add
+# the dev group. The demo runs with the public demo keys (data/demo-keys/).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 UV_VERSION := 0.13.8
@@ -17,30 +20,43 @@ export PYTHONPATH := $(CURDIR)
 
 AIRFLOW_PORT ?= 8080
 
-.PHONY: setup demo test lint airflow airflow-stop cluster cluster-stop cluster-status clean
+.PHONY: setup setup-dev demo test lint audit airflow airflow-stop cluster cluster-stop cluster-status clean
 
 setup: $(VENV)/.synced
 
-$(UV):
+setup-dev: $(VENV)/.synced-dev
+
+$(UV): scripts/uv-bootstrap.txt
 	$(PYTHON) -m venv .uv-bootstrap
-	.uv-bootstrap/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+	.uv-bootstrap/bin/python -m pip install --quiet --require-hashes --only-binary=:all: --no-deps -r scripts/uv-bootstrap.txt
+	.uv-bootstrap/bin/uv --version | grep -q "uv $(UV_VERSION)"
 
 # --compile-bytecode: every module's .pyc written once here. Without it each process
 # (a dancu run, an Airflow task) compiles what it imports again whenever bytecode is
 # not written back (PYTHONDONTWRITEBYTECODE, a read-only venv): Great Expectations
 # alone took ~14 s of compiling per process.
+# Production: no dev group, no generator-only group (--inexact keeps a developer's dev tools);
+# the cluster group (Airflow on Celery, `make cluster`) is in.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --no-dev --inexact --compile-bytecode --python $(PYTHON)
 	touch $@
 
-demo: setup
-	$(BIN)/python -m dancu.demo --inbox data/samples/inbox --warehouse warehouse
+$(VENV)/.synced-dev: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	touch $@ $(VENV)/.synced
 
-test: setup s3-env
+demo: setup
+	umask 077 && $(BIN)/python -m dancu.demo --inbox data/samples/inbox --warehouse warehouse
+
+test: setup-dev s3-env
 	$(BIN)/python -m pytest
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy domain pipelines matching quality synth dancu dags
+
+# Known vulnerabilities in the production set (OSV); says NOT RUN where OSV cannot be reached.
+audit: | $(UV)
+	bash scripts/audit.sh $(UV)
 
 # Airflow UI on 127.0.0.1:$(AIRFLOW_PORT), in its own process group (stop it with `make airflow-stop`).
 airflow: setup

@@ -19,19 +19,20 @@ import shutil
 import time
 from pathlib import Path
 
-import duckdb
-
 from dancu.inbox import batch_folders
-from dancu.settings import RunSettings
+from dancu.keys import load_keys
+from dancu.settings import load_settings
 from dancu.stages import match_batch, plan_batch, register_and_load, run_batch
 from matching import link_records
 from pipelines.ingest.province import ingest_province
 from pipelines.warehouse.registry import connect, registered_records
 from synth import generate
 
+KEYS = load_keys({}, demo=True)
+
 
 def _count(registry: Path, sql: str) -> int:
-    with duckdb.connect(str(registry), read_only=True) as con:
+    with connect(registry, KEYS.registry, read_only=True) as con:
         return int(con.execute(sql).fetchall()[0][0])
 
 
@@ -47,7 +48,7 @@ def main() -> None:
     first, second = batch_folders(args.workdir / "gen" / "inbox")
     warehouse = args.workdir / "warehouse"
     registry = warehouse / "registry.duckdb"
-    settings = RunSettings()
+    settings = load_settings(None, demo=True)
 
     started = time.perf_counter()
     run_batch(first, warehouse, settings)
@@ -57,14 +58,14 @@ def main() -> None:
 
     clock = time.perf_counter()
     begun = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    for code in plan_batch(second, warehouse):
+    for code in plan_batch(second, warehouse, "bench"):
         ingest_province(second, code, warehouse / "staging")
     t_ingest = time.perf_counter() - clock
     clock = time.perf_counter()
-    match = match_batch(warehouse, second.name, settings).to_dict()
+    match = match_batch(warehouse, second.name, settings, "bench").to_dict()
     t_match = time.perf_counter() - clock
     clock = time.perf_counter()
-    counts = register_and_load(warehouse, second.name, settings, begun)
+    counts = register_and_load(warehouse, second.name, settings, begun, "bench")
     t_load = time.perf_counter() - clock
     touched = _count(
         registry,
@@ -87,7 +88,7 @@ def main() -> None:
     )
     print(f"  register+load {t_load:4.1f} s   {touched:,} records of persons the batch touched")
 
-    with connect(registry, read_only=True) as con:
+    with connect(registry, KEYS.registry, read_only=True) as con:
         everyone = registered_records(con)
     clock = time.perf_counter()
     full = link_records(everyone, settings.match)

@@ -15,7 +15,9 @@ one after the other, each in its own process:
    the load, the registry's checks and the HTML report), Python's imports
    included. Printed: wall time, peak RSS, each stage's time and matching's
    steps (from ``dancu run``'s own output), and the share of the run spent in
-   the Great Expectations checks.
+   the Great Expectations checks. It runs on the public demo keys
+   (``--demo``) and keeps the batch's staging (``[retention] keep_staging``)
+   for step 2.
 2. Splink 5 (``bench/run_splink.py``, DuckDB, in ``.bench-venv``) on the same
    records as ``dancu run`` staged them (standardised, one CSV): matching
    alone, from the CSV to the clusters. Its input is written between the two
@@ -39,11 +41,16 @@ from pathlib import Path
 import polars as pl
 
 from bench.measure import Measured, run_measured
+from dancu.keys import load_keys
 from quality.metrics import Evaluation, evaluate_frames
 
 REPO = Path(__file__).resolve().parents[1]
 SPLINK_PYTHON = REPO / ".bench-venv" / "bin" / "python"
 DANCU = Path(sys.executable).with_name("dancu")
+#: The public demo keys (``dancu run --demo``), unless DANCU_*_KEY_FILE name others.
+KEYS = load_keys({}, demo=True)
+#: Splink reads the records ``dancu run`` staged: they are kept after the load.
+KEEP_STAGING = "[retention]\nkeep_staging = true\n"
 #: The columns ``bench/run_splink.py`` reads.
 SPLINK_COLUMNS = (
     "record_key",
@@ -107,7 +114,7 @@ def _truth(delivery: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _score_dancu(delivery: Path, warehouse: Path) -> Evaluation:
     from dancu.evaluate import evaluate
 
-    return evaluate(delivery / "truth", warehouse)
+    return evaluate(delivery / "truth", warehouse, KEYS.registry)
 
 
 def _score_splink(delivery: Path, clusters: Path) -> Evaluation:
@@ -154,7 +161,10 @@ def run_dancu(delivery: Path, workdir: Path, max_rss_mb: float) -> tuple[Measure
     warehouse = workdir / "warehouse"
     shutil.rmtree(warehouse, ignore_errors=True)
     log = workdir / "dancu.log"
+    settings = workdir / "settings.toml"
+    settings.write_text(KEEP_STAGING)
     command = [str(DANCU), "run", "--inbox", str(delivery / "inbox"), "--warehouse", str(warehouse)]
+    command += ["--demo", "--settings", str(settings)]
     measured = run_measured(command, log, cwd=REPO, max_rss_mb=max_rss_mb)
     if measured.returncode != 0:
         _failed("dancu run", measured, log)

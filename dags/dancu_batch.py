@@ -13,10 +13,17 @@ folder `inbox/<batch>`:
    `registry.duckdb` in one transaction;
 6. **quality**: Great Expectations on the registry and the HTML report.
 
-Params: `inbox` (folder holding batch folders), `batch` (the batch folder name),
-`warehouse` (where `registry.duckdb` and `report.html` live), `settings` (a TOML
-settings file, see `dancu/defaults.toml`; empty for the defaults). A batch already
-loaded with exactly the same files is skipped (nothing changes). Runs of this DAG
+Params (all checked before anything runs; a conf key that is not one of them fails
+the run at once): `inbox` (folder holding batch folders, required), `batch` (the batch
+folder name: `YYYY-MM-DD`, optionally `-` or `_` and a suffix; required), `warehouse`
+(where `registry.duckdb` and `report.html` live; required, no default), `settings` (a
+TOML settings file, see `dancu/defaults.toml`; empty for the defaults), `demo` (allow
+the public demo keys; false). The keys come from Airflow's secrets backend (Variables
+`dancu_secret_pin_key`, `dancu_secret_registry_key`, `dancu_secret_audit_key`), else from
+the key files of the environment or the settings (see `dancu/keys.py`); without them the
+run fails in `plan`. A batch already loaded with exactly the same files is skipped
+(nothing changes). Every writing task holds the warehouse lock (the province ingests
+share it), and every task after `plan` checks that the batch's plan is this run's. Runs of this DAG
 are serialised (`max_active_runs=1`): batches must load in order. The
 `dancu_inbox` DAG triggers a run for each new batch that arrives; a run can also
 be triggered by hand with the params.
@@ -37,14 +44,25 @@ from airflow.sdk import Asset, Param, dag, task
 if TYPE_CHECKING:
     from dancu.settings import RunSettings
 
-_REPO = Path(__file__).resolve().parent.parent
 REGISTRY = Asset("dancu-registry")
+#: The batch-name pattern of pipelines/warehouse/paths.py (checked again there).
+BATCH_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[-_][A-Za-z0-9]{1,40})?$"
+CONF_KEYS = frozenset({"inbox", "batch", "warehouse", "settings", "demo"})
+_WAIT = 3600.0  # seconds a task waits for another writer (the CLI, a reviewer)
 
 
 def _settings(params: dict[str, Any]) -> RunSettings:
+    from airflow.sdk import Variable
+
+    from dancu.keys import AIRFLOW_VARIABLES
     from dancu.settings import load_settings
 
-    return load_settings(Path(params["settings"]) if params.get("settings") else None)
+    secrets = {kind: Variable.get(name, default=None) for kind, name in AIRFLOW_VARIABLES.items()}
+    return load_settings(
+        Path(params["settings"]) if params.get("settings") else None,
+        demo=bool(params.get("demo")),
+        secrets=secrets,
+    )
 
 
 @dag(
@@ -56,24 +74,33 @@ def _settings(params: dict[str, Any]) -> RunSettings:
     doc_md=__doc__,
     tags=["dancu"],
     params={
-        "inbox": Param(str(_REPO / "data" / "samples" / "inbox"), type="string"),
-        "batch": Param("2021-06-15", type="string"),
-        "warehouse": Param(str(_REPO / "warehouse"), type="string"),
-        "settings": Param("", type="string"),
+        "inbox": Param(type="string", minLength=1, description="folder holding batch folders"),
+        "batch": Param(type="string", pattern=BATCH_PATTERN, description="batch folder name"),
+        "warehouse": Param(type="string", minLength=1, description="the warehouse folder"),
+        "settings": Param("", type="string", description="TOML settings file (optional)"),
+        "demo": Param(False, type="boolean", description="allow the public demo keys"),
     },
 )
 def dancu_batch() -> None:
     """Wire the stages of one batch run."""
 
     @task
-    def plan(params: dict[str, Any] | None = None) -> list[str]:
-        from airflow.sdk.exceptions import AirflowSkipException
+    def plan(
+        params: dict[str, Any] | None = None, dag_run: Any = None, run_id: str | None = None
+    ) -> list[str]:
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from dancu.stages import plan
+        from dancu.stages import plan, writer_lock
 
         assert params is not None
+        unknown = sorted(set((dag_run.conf if dag_run is not None else None) or {}) - CONF_KEYS)
+        if unknown:
+            raise AirflowFailException(
+                f"unknown conf key(s) {unknown}: the params are {sorted(CONF_KEYS)}"
+            )
         batch_dir, warehouse = Path(params["inbox"]) / params["batch"], Path(params["warehouse"])
-        planned = plan(batch_dir, warehouse, _settings(params))
+        with writer_lock(warehouse, f"dancu_batch plan {params['batch']}", wait_seconds=_WAIT):
+            planned = plan(batch_dir, warehouse, _settings(params), token=str(run_id))
         if planned.already_loaded:
             raise AirflowSkipException(
                 f"batch {params['batch']} is already loaded with these files"
@@ -81,46 +108,72 @@ def dancu_batch() -> None:
         return planned.provinces
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=10), map_index_template="{{ province }}")
-    def ingest(province: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from dancu.stages import ingest
+    def ingest(
+        province: str, params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        from dancu.stages import ingest, writer_lock
 
         assert params is not None
         batch_dir = Path(params["inbox"]) / params["batch"]
         warehouse = Path(params["warehouse"])
-        return ingest(batch_dir, province, warehouse, _settings(params)).to_dict()
+        command = f"dancu_batch ingest {params['batch']} {province}"
+        with writer_lock(warehouse, command, shared=True, wait_seconds=_WAIT):
+            summary = ingest(batch_dir, province, warehouse, _settings(params), str(run_id))
+        return summary.to_dict()
 
     @task(retries=1, retry_delay=dt.timedelta(seconds=10))
     def validate_staged(
-        summaries: list[dict[str, Any]], params: dict[str, Any] | None = None
+        summaries: list[dict[str, Any]],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
     ) -> dict[str, Any]:
-        from dancu.stages import validate_staged
-
-        assert params is not None
-        return validate_staged(Path(params["warehouse"]), params["batch"]).to_dict()
-
-    @task(retries=2, retry_delay=dt.timedelta(seconds=30))
-    def match(staged: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from dancu.stages import match_batch
+        from dancu.stages import validate_staged, writer_lock
 
         assert params is not None
         warehouse = Path(params["warehouse"])
-        return match_batch(warehouse, params["batch"], _settings(params)).to_dict()
+        # It writes the records' report into staging (check_quality reuses it).
+        command = f"dancu_batch validate_staged {params['batch']}"
+        with writer_lock(warehouse, command, shared=True, wait_seconds=_WAIT):
+            summary = validate_staged(warehouse, params["batch"], str(run_id))
+        return summary.to_dict()
+
+    @task(retries=2, retry_delay=dt.timedelta(seconds=30))
+    def match(
+        staged: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        from dancu.stages import match_batch, writer_lock
+
+        assert params is not None
+        warehouse = Path(params["warehouse"])
+        with writer_lock(warehouse, f"dancu_batch match {params['batch']}", wait_seconds=_WAIT):
+            summary = match_batch(warehouse, params["batch"], _settings(params), str(run_id))
+        return summary.to_dict()
 
     @task(outlets=[REGISTRY], retries=2, retry_delay=dt.timedelta(seconds=30))
-    def load(matched: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from dancu.stages import register_and_load
+    def load(
+        matched: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        from dancu.stages import register_and_load, writer_lock
 
         assert params is not None
         started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         warehouse = Path(params["warehouse"])
-        return register_and_load(warehouse, params["batch"], _settings(params), started)
+        with writer_lock(warehouse, f"dancu_batch load {params['batch']}", wait_seconds=_WAIT):
+            return register_and_load(
+                warehouse, params["batch"], _settings(params), started, str(run_id)
+            )
 
     @task(retries=1, retry_delay=dt.timedelta(seconds=10))
-    def quality(loaded: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from dancu.stages import check_quality
+    def quality(
+        loaded: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        from dancu.stages import check_quality, writer_lock
 
         assert params is not None
-        return check_quality(Path(params["warehouse"]), params["batch"]).to_dict()
+        warehouse = Path(params["warehouse"])
+        with writer_lock(warehouse, f"dancu_batch quality {params['batch']}", wait_seconds=_WAIT):
+            summary = check_quality(warehouse, params["batch"], _settings(params), str(run_id))
+        return summary.to_dict()
 
     summaries = ingest.expand(province=plan())
     # TaskFlow passes XComArgs at parse time and values at run time.

@@ -10,7 +10,16 @@ only once the previous one is loaded. A batch whose files changed less than
 The triggered run's id is the batch and its file fingerprint, so a batch is
 triggered once per set of files: a re-delivered (changed) batch runs again,
 an unchanged one never twice. When a batch run fails, later batches wait
-until it is fixed and loaded.
+until it is fixed and loaded. Only folders named as batches (`YYYY-MM-DD`,
+optionally a suffix: always a valid run id) are batches; anything else in the
+inbox is logged and left alone, so it never blocks the batches after it. A
+batch's files are read again only when their sizes or times changed.
+
+Params: `inbox` and `warehouse` (required: no default points at a warehouse;
+for the schedule, set them as Airflow Variables `dancu_inbox` and
+`dancu_warehouse`), `settle_minutes`, `demo` (passed on to `dancu_batch`).
+The registry key comes from Airflow's secrets backend or the key files (see
+`dancu/keys.py`).
 """
 
 from __future__ import annotations
@@ -21,8 +30,6 @@ from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
-
-_REPO = Path(__file__).resolve().parent.parent
 
 
 @dag(
@@ -35,9 +42,10 @@ _REPO = Path(__file__).resolve().parent.parent
     doc_md=__doc__,
     tags=["dancu"],
     params={
-        "inbox": Param(str(_REPO / "data" / "samples" / "inbox"), type="string"),
-        "warehouse": Param(str(_REPO / "warehouse"), type="string"),
+        "inbox": Param(None, type=["null", "string"], description="inbox (else Variable)"),
+        "warehouse": Param(None, type=["null", "string"], description="warehouse (else Variable)"),
         "settle_minutes": Param(10, type="number", minimum=0),
+        "demo": Param(False, type="boolean", description="allow the public demo keys"),
     },
 )
 def dancu_inbox() -> None:
@@ -45,16 +53,33 @@ def dancu_inbox() -> None:
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30))
     def next_batch(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        from dancu.inbox import next_batch_to_load
+        from airflow.sdk import Variable
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from dancu.inbox import next_batch_to_load, stray_entries
+        from dancu.keys import AIRFLOW_VARIABLES
+        from dancu.settings import load_settings
 
         assert params is not None
+        inbox = params.get("inbox") or Variable.get("dancu_inbox", default=None)
+        warehouse = params.get("warehouse") or Variable.get("dancu_warehouse", default=None)
+        if not inbox or not warehouse:
+            raise AirflowFailException(
+                "set the params inbox and warehouse (or the Variables dancu_inbox, dancu_warehouse)"
+            )
+        secrets = {k: Variable.get(n, default=None) for k, n in AIRFLOW_VARIABLES.items()}
+        keys = load_settings(None, demo=bool(params["demo"]), secrets=secrets).require_keys()
+        for name in stray_entries(Path(inbox)):
+            print(f"inbox entry {name!r} is not a batch folder (YYYY-MM-DD[-suffix]); left alone")
         found = next_batch_to_load(
-            Path(params["inbox"]), Path(params["warehouse"]), 60 * params["settle_minutes"]
+            Path(inbox), Path(warehouse), 60 * params["settle_minutes"], keys.registry
         )
         if found is None:
             return []
         batch, fingerprint = found
-        conf = {"inbox": params["inbox"], "batch": batch.name, "warehouse": params["warehouse"]}
+        conf: dict[str, Any] = {"inbox": inbox, "batch": batch.name, "warehouse": warehouse}
+        if params["demo"]:
+            conf["demo"] = True
         return [{"trigger_run_id": f"batch__{batch.name}__{fingerprint[:16]}", "conf": conf}]
 
     TriggerDagRunOperator.partial(

@@ -1,11 +1,13 @@
 """A run's settings: one frozen object, read from a TOML file, passed down.
 
 ``RunSettings`` holds the matching settings (``matching.MatchSettings``),
-the readers' memory limits (``pipelines.ingest.ReadLimits``) and where the
-PIN key comes from. ``load_settings(path)`` reads the scalar parts from a
-TOML file (``dancu run --settings FILE``, the DAG's ``settings`` param); a
-key the file does not name keeps its default, and an unknown key is an
-error. ``dancu/defaults.toml`` documents every key with its default.
+the readers' memory limits (``pipelines.ingest.ReadLimits``), what is kept
+after a load (``Retention``) and the register's keys (``dancu.keys``: read
+from key files, never from the settings file itself, never a default).
+``load_settings(path)`` reads the scalar parts from a TOML file (``dancu run
+--settings FILE``, the DAG's ``settings`` param); a key the file does not name
+keeps its default, and an unknown key is an error. ``dancu/defaults.toml``
+documents every key with its default.
 Blocking rules, comparisons and pair rules are code, not settings.
 """
 
@@ -18,11 +20,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dancu.keys import KINDS, Keys, load_keys
 from matching import MatchSettings
 from pipelines.ingest import ReadLimits
-
-#: Serial key of the demo register. A real deployment passes its own secret.
-DEMO_PIN_KEY = b"dancu-demo-register-key"
+from pipelines.warehouse import Retention
 
 
 class SettingsError(ValueError):
@@ -36,16 +37,26 @@ class RunSettings:
     Attributes:
         match: The matching settings.
         read_limits: The readers' memory limits (they never change the rows).
-        pin_key: The register's secret for PIN serials.
-        pin_key_file: Where ``pin_key`` was read from (None: the demo key).
+        retention: What is kept of a batch's staging once it is loaded.
+        keys: The register's secrets (None until read: a run refuses to start).
+        key_files: The key files named in the settings, by kind.
         force: Process a batch even when it is already loaded with the same files.
     """
 
     match: MatchSettings = field(default_factory=MatchSettings)
     read_limits: ReadLimits = field(default_factory=ReadLimits)
-    pin_key: bytes = DEMO_PIN_KEY
-    pin_key_file: Path | None = None
+    retention: Retention = field(default_factory=Retention)
+    keys: Keys | None = None
+    key_files: dict[str, Path] = field(default_factory=dict)
     force: bool = False
+
+    def require_keys(self) -> Keys:
+        """The keys, or a clear error when the run was given none."""
+        if self.keys is None:
+            raise ValueError(
+                "no keys: a run needs the PIN, registry and audit keys (see dancu.keys)"
+            )
+        return self.keys
 
 
 _SCALARS = (bool, int, float, str, type(None))
@@ -84,18 +95,32 @@ def _apply(part: Any, values: Mapping[str, Any], where: str) -> Any:
     return replace(part, **changes)
 
 
-def load_settings(path: Path | None = None, *, force: bool = False) -> RunSettings:
-    """Read ``RunSettings`` from a TOML file (defaults when ``path`` is None).
+def load_settings(
+    path: Path | None = None,
+    *,
+    force: bool = False,
+    demo: bool = False,
+    secrets: dict[str, str | None] | None = None,
+    with_keys: bool = True,
+) -> RunSettings:
+    """Read ``RunSettings`` from a TOML file (defaults when ``path`` is None), and the keys.
+
+    Args:
+        path: the settings file.
+        force: process batches already loaded unchanged.
+        demo: allow (and default to) the public demo keys.
+        secrets: key texts from Airflow's secrets backend, by kind.
+        with_keys: read the keys (False: settings only, ``keys`` stays None).
 
     Raises:
         SettingsError: an unknown table or key, or a value of the wrong type.
-        FileNotFoundError: the settings file or the PIN key file does not exist.
+        dancu.keys.KeyFileError: a key is missing, malformed, or the demo key without ``demo``.
     """
     data: dict[str, Any] = {}
     if path is not None:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
-    unknown = set(data) - {"ingest", "matching", "pin"}
+    unknown = set(data) - {"ingest", "matching", "retention", *KINDS}
     if unknown:
         raise SettingsError(f"unknown settings table(s): {', '.join(sorted(unknown))}")
     settings = RunSettings(force=force)
@@ -118,14 +143,24 @@ def load_settings(path: Path | None = None, *, force: bool = False) -> RunSettin
         limits=_apply(match.limits, matching.get("limits", {}), "matching.limits"),
     )
     match = _apply(match, matching, "matching")
-    pin = data.get("pin", {})
-    unknown_pin = set(pin) - {"key_file"}
-    if unknown_pin:
-        raise SettingsError(f"unknown setting 'pin.{sorted(unknown_pin)[0]}'")
-    key_file = Path(pin["key_file"]) if "key_file" in pin else None
-    if key_file is not None and path is not None and not key_file.is_absolute():
-        key_file = path.parent / key_file
-    key = key_file.read_bytes().strip() if key_file is not None else DEMO_PIN_KEY
+    retention = _apply(settings.retention, data.get("retention", {}), "retention")
+    key_files: dict[str, Path] = {}
+    for kind in KINDS:
+        table = data.get(kind, {})
+        unknown_key = set(table) - {"key_file"}
+        if unknown_key:
+            raise SettingsError(f"unknown setting '{kind}.{sorted(unknown_key)[0]}'")
+        if "key_file" in table:
+            key_file = Path(table["key_file"])
+            if path is not None and not key_file.is_absolute():
+                key_file = path.parent / key_file
+            key_files[kind] = key_file
+    keys = load_keys(key_files, demo=demo, values=secrets) if with_keys else None
     return replace(
-        settings, read_limits=read_limits, match=match, pin_key=key, pin_key_file=key_file
+        settings,
+        read_limits=read_limits,
+        match=match,
+        retention=retention,
+        keys=keys,
+        key_files=key_files,
     )

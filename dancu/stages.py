@@ -7,16 +7,28 @@ registry (``pipelines.register``, ``pipelines.warehouse``), then validate the
 registry and write the quality report (``quality``). Each stage reads and
 writes files in the warehouse and returns a small typed summary, so Airflow
 tasks can run them apart; ``run_batch`` runs them all in this process.
+
+Every writer holds the warehouse lock (``writer_lock``): ``run_batch`` for the
+whole run, each DAG task for its stage (the province ingests share it). A run
+is fenced by a token that ``plan`` records in the batch's staging: a stage of
+another run (which planned the same batch again since) refuses to go on, so
+two runs of one batch can never mix their parts. A batch is loaded only when
+every planned province is staged, and is marked loaded in the load's own
+transaction, after the registry's must-hold checks have passed on the result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
+import secrets
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +36,11 @@ from typing import Any
 import polars as pl
 
 from dancu.inbox import batch_fingerprint, batch_is_loaded
+from dancu.keys import Keys
 from dancu.settings import RunSettings
 from dancu.summary import RunSummary
 from domain.schema import FILE_COUNT_SCHEMA, LINK_SCHEMA, QUARANTINE_SCHEMA, RECORD_SCHEMA
+from domain.vntext import CONTROL_CHARACTERS
 from matching import FITTED, LinkResult, MatchModel, default_model, link_records
 from pipelines.ingest import (
     IngestSummary,
@@ -36,26 +50,81 @@ from pipelines.ingest import (
     rejected_folder,
 )
 from pipelines.register import Scope, affected_records, batch_scope, update_register
+from pipelines.register.serials import PIN_SCHEME
 from pipelines.warehouse import (
+    ANALYST_FILE,
     REGISTRY_FILE,
     REPORT_FILE,
     BatchTables,
+    check_batch_name,
     connect,
     load_batch,
     match_link_rows,
+    private_dir,
+    private_files,
     read_staged,
+    rejected_part,
     staging_dir,
     staging_part,
+    warehouse_lock,
     write_parquet_atomic,
 )
+from pipelines.warehouse.analyst import write_analyst
+from pipelines.warehouse.audit import anchor_line, append_anchor
 from pipelines.warehouse.registry import (
     batch_model,
+    check_keys,
     fitted_models_before,
     read_decisions,
     read_previous,
     record_clusters,
     registered_records,
 )
+
+
+class RunFencedError(RuntimeError):
+    """The batch was planned again by another run since this run planned it."""
+
+
+class IncompleteBatchError(RuntimeError):
+    """A planned province of the batch was not staged: the batch is not loaded."""
+
+
+@contextlib.contextmanager
+def writer_lock(
+    warehouse: Path, command: str, *, shared: bool = False, wait_seconds: float = 0.0
+) -> Iterator[None]:
+    """Hold the warehouse's writer lock (see ``pipelines.warehouse.lock``); files private."""
+    private_files()
+    with warehouse_lock(warehouse, command, wait_seconds, shared=shared):
+        yield
+
+
+def key_checks(keys: Keys) -> dict[str, str]:
+    """What the registry records of a run's keys: check values and the serial scheme."""
+    return {
+        "pin_key_check": keys.pin_check,
+        "audit_key_check": keys.audit_check,
+        "pin_scheme": PIN_SCHEME,
+    }
+
+
+def _plan_file(warehouse: Path, batch_id: str) -> Path:
+    return staging_dir(warehouse, batch_id) / "plan.json"
+
+
+def _planned(warehouse: Path, batch_id: str, token: str) -> dict[str, Any]:
+    """The batch's plan, when this run (``token``) made it; else refuse."""
+    path = _plan_file(warehouse, batch_id)
+    if not path.exists():
+        raise RunFencedError(f"batch {batch_id} has no plan in staging: run plan first")
+    found = json.loads(path.read_text())
+    if found.get("token") != token:
+        raise RunFencedError(
+            f"batch {batch_id} was planned again by another run since this one planned it; "
+            "this run stops (it would mix its parts with the other run's)"
+        )
+    return dict(found)
 
 
 @dataclass(frozen=True)
@@ -123,33 +192,54 @@ class Plan:
         return asdict(self)
 
 
-def plan(batch_dir: Path, warehouse: Path, settings: RunSettings) -> Plan:
+def plan(batch_dir: Path, warehouse: Path, settings: RunSettings, token: str | None = None) -> Plan:
     """Plan a batch: its province folders, or nothing when it is already loaded unchanged.
 
     A batch loaded with exactly these files is planned again only when forced.
+    Checks first that the batch is named as batches are, and that this run's
+    keys are the registry's (a run with other keys never starts).
+
+    Args:
+        batch_dir: ``inbox/<batch>``.
+        warehouse: the warehouse.
+        settings: the run's settings (with its keys).
+        token: this run's fencing token (a new one when None); later stages pass it.
     """
-    if not settings.force and batch_is_loaded(batch_dir, warehouse):
-        return Plan(batch_dir.name, [], already_loaded=True)
-    return Plan(batch_dir.name, plan_batch(batch_dir, warehouse))
+    private_files()
+    keys = settings.require_keys()
+    batch_id = check_batch_name(batch_dir.name)
+    registry = warehouse / REGISTRY_FILE
+    if registry.exists():
+        with connect(registry, keys.registry, read_only=True) as con:
+            check_keys(con, key_checks(keys), record=False)
+    if not settings.force and batch_is_loaded(batch_dir, warehouse, keys.registry):
+        return Plan(batch_id, [], already_loaded=True)
+    return Plan(batch_id, plan_batch(batch_dir, warehouse, token or secrets.token_hex(16)))
 
 
-def plan_batch(batch_dir: Path, warehouse: Path) -> list[str]:
+def plan_batch(batch_dir: Path, warehouse: Path, token: str = "") -> list[str]:
     """Start a batch: clear its staging area, return its province folders.
 
-    Folders that are not province codes are rejected: each is recorded as one
-    quarantined entry, and nothing from it is loaded.
+    Folders that are not province codes, files and symbolic links (never
+    followed) are rejected: each is recorded as one quarantined entry, and
+    nothing from it is loaded. The plan (provinces and ``token``) is written
+    to the batch's staging, so later stages can tell their run's plan.
     """
-    if not batch_dir.is_dir():
-        raise FileNotFoundError(f"batch folder '{batch_dir}' does not exist")
-    batch_id = batch_dir.name
+    if batch_dir.is_symlink() or not batch_dir.is_dir():
+        raise FileNotFoundError(f"batch folder '{batch_dir}' does not exist (or is a link)")
+    batch_id = check_batch_name(batch_dir.name)
     staging = warehouse / "staging"
+    private_dir(warehouse)
     shutil.rmtree(staging_dir(warehouse, batch_id), ignore_errors=True)
-    fingerprint = staging_dir(warehouse, batch_id) / "fingerprint.txt"
-    fingerprint.parent.mkdir(parents=True)
-    fingerprint.write_text(batch_fingerprint(batch_dir))
+    private_dir(staging_dir(warehouse, batch_id))
     provinces: list[str] = []
     for folder in sorted(p for p in batch_dir.iterdir() if not p.name.startswith(".")):
         try:
+            if folder.is_symlink():
+                raise UnknownProvinceError(
+                    f"'{folder.name}' is a symbolic link; links are never followed, "
+                    "nothing from it was loaded"
+                )
             if not folder.is_dir():
                 raise UnknownProvinceError(
                     f"'{folder.name}' is a file, not a province folder; it was not loaded"
@@ -157,13 +247,19 @@ def plan_batch(batch_dir: Path, warehouse: Path) -> list[str]:
             provinces.append(check_province_folder(folder.name))
         except UnknownProvinceError as err:
             _write_rejected(staging, batch_id, folder.name, str(err))
+    plan_file = _plan_file(warehouse, batch_id)
+    plan_file.write_text(
+        json.dumps(
+            {"token": token, "provinces": provinces, "fingerprint": batch_fingerprint(batch_dir)}
+        )
+    )
     return provinces
 
 
 def _write_rejected(staging: Path, batch_id: str, name: str, reason: str) -> None:
     """Stage a rejected folder as one quarantined entry (read 1, quarantined 1)."""
-    part = f"rejected-{name}"
-    quarantine, files = rejected_folder(batch_id, name, reason)
+    part = rejected_part(name)
+    quarantine, files = rejected_folder(batch_id, re.sub(CONTROL_CHARACTERS, "?", name), reason)
     write_parquet_atomic(quarantine, staging_part(staging, batch_id, "quarantine", part))
     write_parquet_atomic(files, staging_part(staging, batch_id, "files", part))
     write_parquet_atomic(
@@ -172,9 +268,13 @@ def _write_rejected(staging: Path, batch_id: str, name: str, reason: str) -> Non
 
 
 def ingest(
-    batch_dir: Path, province_code: str, warehouse: Path, settings: RunSettings
+    batch_dir: Path, province_code: str, warehouse: Path, settings: RunSettings, token: str
 ) -> IngestSummary:
-    """Ingest one province folder of a batch into the warehouse's staging."""
+    """Ingest one province folder of a batch into the warehouse's staging (this run's plan)."""
+    private_files()
+    planned = _planned(warehouse, check_batch_name(batch_dir.name), token)
+    if province_code not in planned["provinces"]:
+        raise ValueError(f"province {province_code!r} is not in the batch's plan")
     return ingest_province(batch_dir, province_code, warehouse / "staging", settings.read_limits)
 
 
@@ -188,18 +288,22 @@ def staged_files(warehouse: Path, batch_id: str) -> pl.DataFrame:
     return read_staged(warehouse / "staging", batch_id, "files", FILE_COUNT_SCHEMA)
 
 
-def validate_staged(warehouse: Path, batch_id: str) -> ValidationSummary:
+def validate_staged(warehouse: Path, batch_id: str, token: str | None = None) -> ValidationSummary:
     """Great Expectations on the staged records and counts.
 
-    The report is kept in the batch's staging (``validation-records.json``),
-    where ``check_quality`` takes it for the HTML report: the staged records
-    do not change between the two.
+    The report is kept in the batch's staging (``validation-records.json``, a
+    private file), where ``check_quality`` takes it for the HTML report: the
+    staged records do not change between the two. With this run's ``token``
+    the stage first checks that the batch's plan is this run's.
 
     Raises:
         quality.expectations.QualityError: a must-hold expectation failed.
     """
     from quality.expectations import validate_records, write_validation_json
 
+    private_files()
+    if token is not None:
+        _planned(warehouse, batch_id, token)
     records = staged_records(warehouse, batch_id)
     report = validate_records(records, staged_files(warehouse, batch_id))
     write_validation_json(report, _validation_file(warehouse, batch_id, report.suite_name))
@@ -212,7 +316,7 @@ def _validation_file(warehouse: Path, batch_id: str, suite: str) -> Path:
     return staging_dir(warehouse, batch_id) / f"validation-{suite}.json"
 
 
-def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> MatchSummary:
+def match_batch(warehouse: Path, batch_id: str, settings: RunSettings, token: str) -> MatchSummary:
     """Link the batch's records with each other and with everyone registered.
 
     Incremental: only pairs with at least one record of this batch are
@@ -220,13 +324,16 @@ def match_batch(warehouse: Path, batch_id: str, settings: RunSettings) -> MatchS
     cannot-link rule or a reviewer's decision now separates them), and every
     reviewer's decision is applied.
     """
+    private_files()
+    _planned(warehouse, batch_id, token)
+    keys = settings.require_keys()
     new = staged_records(warehouse, batch_id)
     registry = warehouse / REGISTRY_FILE
     out = staging_dir(warehouse, batch_id) / "match"
     if not registry.exists():
         result = link_records(new, settings.match, fallback=[default_model()])
         return _write_match(out, result, batch_id, new, new)
-    with connect(registry) as con:
+    with connect(registry, keys.registry, read_only=True) as con:
         scope = batch_scope(registered_records(con), new)
         prior = record_clusters(con)
         decisions = read_decisions(con)
@@ -304,18 +411,46 @@ def _write_unmatched(out: Path, prior: pl.DataFrame, model: str, scope: Scope) -
 
 
 def register_and_load(
-    warehouse: Path, batch_id: str, settings: RunSettings, started_at: dt.datetime
+    warehouse: Path, batch_id: str, settings: RunSettings, started_at: dt.datetime, token: str
 ) -> dict[str, int]:
     """Update the PIN register from the match and load the batch in one transaction.
 
+    The batch is loaded only when every province of its plan is staged. Inside
+    the transaction, before COMMIT, the registry's must-hold expectations run
+    on the result (a failure rolls the load back and the batch stays unloaded).
+
     Returns:
         The run's counts (rows read, loaded, quarantined, skipped; persons, PINs).
+
+    Raises:
+        IncompleteBatchError: a planned province has no staged parts.
+        quality.expectations.QualityError: the loaded registry would break a must-hold rule.
     """
+    from quality.expectations import validate_registry
+
+    private_files()
+    keys = settings.require_keys()
+    planned = _planned(warehouse, batch_id, token)
     staging = warehouse / "staging"
+    missing = [
+        code
+        for code in planned["provinces"]
+        for table in ("records", "quarantine", "files")
+        if not staging_part(staging, batch_id, table, code).exists()
+    ]
+    if missing:
+        raise IncompleteBatchError(
+            f"batch {batch_id}: province(s) {', '.join(sorted(set(missing)))} not staged; "
+            "the batch is not loaded (run its ingest again)"
+        )
     new = staged_records(warehouse, batch_id)
     match_dir = staging_dir(warehouse, batch_id) / "match"
     clusters = pl.read_parquet(match_dir / "clusters.parquet")
-    with connect(warehouse / REGISTRY_FILE) as con:
+
+    def before_commit(con: Any) -> None:
+        validate_registry(con).raise_for_failures()
+
+    with connect(warehouse / REGISTRY_FILE, keys.registry) as con:
         scope = batch_scope(registered_records(con), new)
         previous = read_previous(con)
         # Only persons the batch touched are re-decided; everyone else stays as is.
@@ -325,7 +460,7 @@ def register_and_load(
             clusters.join(touched, on="record_key", how="semi"),
             previous.restricted_to(touched),
             batch_id,
-            settings.pin_key,
+            keys.pin,
         )
         tables = BatchTables(
             batch_id=batch_id,
@@ -335,10 +470,23 @@ def register_and_load(
             pairs=pl.read_parquet(match_dir / "pairs.parquet"),
             model_json=(match_dir / "model.json").read_text(),
             model_source=model_source((match_dir / "model.json").read_text()),
-            fingerprint=(staging_dir(warehouse, batch_id) / "fingerprint.txt").read_text(),
+            fingerprint=str(planned["fingerprint"]),
         )
         run_id = _run_id(batch_id, started_at)
-        return load_batch(con, tables, update, started_at, run_id)
+        counts, heads = load_batch(
+            con,
+            tables,
+            update,
+            started_at,
+            run_id,
+            key_checks=key_checks(keys),
+            audit_key=keys.audit,
+            before_commit=before_commit,
+        )
+        write_analyst(con, warehouse / ANALYST_FILE, keys.pseudonym)
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    append_anchor(warehouse, anchor_line(keys.audit, heads, at))
+    return counts
 
 
 def _run_id(batch_id: str, started_at: dt.datetime) -> str:
@@ -346,11 +494,16 @@ def _run_id(batch_id: str, started_at: dt.datetime) -> str:
     return f"{batch_id}/{stamp}-{hashlib.blake2b(stamp.encode(), digest_size=3).hexdigest()}"
 
 
-def check_quality(warehouse: Path, batch_id: str) -> QualitySummary:
-    """Validate the registry; write the HTML report with the staged records' checks too.
+def check_quality(
+    warehouse: Path, batch_id: str, settings: RunSettings, token: str
+) -> QualitySummary:
+    """Validate the registry; write the HTML report (the staged records' checks too); tidy staging.
 
     The staged records' report is the one ``validate_staged`` kept (they are
-    validated again only when it is missing).
+    validated again only when it is missing). The registry's must-hold checks
+    already ran inside the load; here they are reported. Once the report is
+    written the batch's staging (plain copies of its records) is removed,
+    unless the settings keep it.
 
     Raises:
         quality.expectations.QualityError: a must-hold expectation failed
@@ -364,13 +517,16 @@ def check_quality(warehouse: Path, batch_id: str) -> QualitySummary:
     )
     from quality.report import write_report
 
+    private_files()
+    keys = settings.require_keys()
+    _planned(warehouse, batch_id, token)
     kept = _validation_file(warehouse, batch_id, "records")
     if kept.exists():
         records_report = read_validation_json(kept)
     else:
         staged = staged_records(warehouse, batch_id)
         records_report = validate_records(staged, staged_files(warehouse, batch_id))
-    with connect(warehouse / REGISTRY_FILE) as con:
+    with connect(warehouse / REGISTRY_FILE, keys.registry, read_only=True) as con:
         registry_report = validate_registry(con)
         reports = [records_report, registry_report]
         report = write_report(con, warehouse / REPORT_FILE, reports)
@@ -378,43 +534,49 @@ def check_quality(warehouse: Path, batch_id: str) -> QualitySummary:
         write_validation_json(r, _validation_file(warehouse, batch_id, r.suite_name))
     for r in reports:
         r.raise_for_failures()
+    if not settings.retention.keep_staging:
+        shutil.rmtree(staging_dir(warehouse, batch_id), ignore_errors=True)
     return QualitySummary(str(report), sum(len(r.results) for r in reports))
 
 
-def run_batch(batch_dir: Path, warehouse: Path, settings: RunSettings | None = None) -> RunSummary:
-    """Run every stage for one batch folder, in order, in this process.
+def run_batch(
+    batch_dir: Path, warehouse: Path, settings: RunSettings, wait_seconds: float = 0.0
+) -> RunSummary:
+    """Run every stage for one batch folder, in order, in this process, holding the lock.
 
     The summary's ``seconds`` holds each stage's wall time (``ingest`` over all
     provinces) and matching's own steps as ``match.<step>``.
     """
-    settings = settings or RunSettings()
-    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    batch_id = batch_dir.name
+    settings.require_keys()
+    batch_id = check_batch_name(batch_dir.name)
     seconds: dict[str, float] = {}
-    clock = time.perf_counter()
+    with writer_lock(warehouse, f"dancu run {batch_id}", wait_seconds=wait_seconds):
+        started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        token = secrets.token_hex(16)
+        clock = time.perf_counter()
 
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[stage] = round(now - clock, 3)
-        clock = now
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            seconds[stage] = round(now - clock, 3)
+            clock = now
 
-    planned = plan(batch_dir, warehouse, settings)
-    if planned.already_loaded:
-        return RunSummary(batch_id, 0, {}, {}, "", str(warehouse / REGISTRY_FILE), skipped=True)
-    provinces = planned.provinces
-    lap("plan")
-    for code in provinces:
-        ingest(batch_dir, code, warehouse, settings)
-    lap("ingest")
-    validate_staged(warehouse, batch_id)
-    lap("validate_staged")
-    match = match_batch(warehouse, batch_id, settings)
-    lap("match")
-    counts = register_and_load(warehouse, batch_id, settings, started_at)
-    lap("register_and_load")
-    quality = check_quality(warehouse, batch_id)
-    lap("quality")
+        planned = plan(batch_dir, warehouse, settings, token)
+        if planned.already_loaded:
+            return RunSummary(batch_id, 0, {}, {}, "", str(warehouse / REGISTRY_FILE), skipped=True)
+        provinces = planned.provinces
+        lap("plan")
+        for code in provinces:
+            ingest(batch_dir, code, warehouse, settings, token)
+        lap("ingest")
+        validate_staged(warehouse, batch_id, token)
+        lap("validate_staged")
+        match = match_batch(warehouse, batch_id, settings, token)
+        lap("match")
+        counts = register_and_load(warehouse, batch_id, settings, started_at, token)
+        lap("register_and_load")
+        quality = check_quality(warehouse, batch_id, settings, token)
+        lap("quality")
     seconds |= {f"match.{step}": t for step, t in match.seconds.items()}
     return RunSummary(
         batch_id=batch_id,

@@ -303,3 +303,22 @@ def normalize_expr(col: pl.Expr) -> pl.Expr:
         .str.replace_all(r"\s+", " ")
         .str.strip_chars()
     )
+
+
+#: C0 and C1 control characters (ESC, BEL, NUL, ...) other than tab, line feed and
+#: carriage return: they never belong in a cell, and reach terminals and record keys.
+CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+#: Markup, code and other text that is not a person's name (``<script>``, ``{{x}}``,
+#: ``=cmd|...``, ``&#60;``, ``javascript:``), or a name with no letter at all.
+_NOT_A_NAME = r"[<>{}\[\]\\|=;$`]|&#?\w+;|(?i:javascript:)|^[^\p{L}]*$"
+NOT_A_NAME_REASON = "name is not a name (markup, code or no letters): verify before a PIN"
+
+
+def without_control_characters(text: pl.Expr) -> pl.Expr:
+    """``text`` with its control characters (``CONTROL_CHARACTERS``) removed."""
+    return text.str.replace_all(CONTROL_CHARACTERS, "")
+
+
+def not_a_name_expr(name: pl.Expr) -> pl.Expr:
+    """True where a (non-null) name is markup, code or holds no letter; null where null."""
+    return name.str.contains(_NOT_A_NAME)

@@ -55,7 +55,7 @@ def cli_warehouse(tmp_path_factory: pytest.TempPathFactory, sample_inbox: Path) 
     warehouse = tmp_path_factory.mktemp("cli-warehouse")
     dancu = Path(sys.executable).with_name("dancu")
     result = subprocess.run(
-        [str(dancu), "run", "--inbox", str(sample_inbox), "--warehouse", str(warehouse)],
+        [str(dancu), "run", "--demo", "--inbox", str(sample_inbox), "--warehouse", str(warehouse)],
         capture_output=True,
         text=True,
     )

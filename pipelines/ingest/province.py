@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from domain.reference import provinces
 from domain.schema import FILE_COUNT_SCHEMA, QUARANTINE_SCHEMA, RECORD_SCHEMA
+from domain.vntext import CONTROL_CHARACTERS
 from pipelines.ingest.quarantine import (
     quarantine_rows,
     split_repeats,
@@ -94,9 +95,21 @@ def check_province_folder(name: str) -> str:
     return name
 
 
+def _printable(name: str) -> str:
+    """A file name with its control characters shown as ``?`` (it reaches reports)."""
+    return re.sub(CONTROL_CHARACTERS, "?", name)
+
+
 def province_files(folder: Path) -> list[Path]:
-    """Return the files of a province folder, sorted by name (hidden files ignored)."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    """Return the files (and links) of a province folder, sorted by name (hidden ones ignored).
+
+    A symbolic link is returned as an entry, never followed: it is quarantined.
+    """
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if (p.is_symlink() or p.is_file()) and not p.name.startswith(".")
+    )
 
 
 @dataclass
@@ -132,7 +145,10 @@ def ingest_province(
     """
     batch_id = batch_dir.name
     check_province_folder(province_code)
-    paths = province_files(batch_dir / province_code)
+    folder = batch_dir / province_code
+    if folder.is_symlink():
+        raise UnknownProvinceError(f"province folder '{province_code}' is a symbolic link")
+    paths = province_files(folder)
     records_part = staging_part(staging, batch_id, "records", province_code)
     work = records_part.parent / f".work-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
@@ -141,7 +157,7 @@ def ingest_province(
         batch_id=batch_id,
         province_code=province_code,
         reference=batch_reference_date(batch_id),
-        names=[path.relative_to(batch_dir).as_posix() for path in paths],
+        names=[_printable(path.relative_to(batch_dir).as_posix()) for path in paths],
         work=work,
     )
     try:
@@ -196,6 +212,8 @@ def _ingest_file(state: _Province, path: Path, file_index: int, limits: ReadLimi
     ]
     read = skipped = loaded = 0
     try:
+        if path.is_symlink():
+            raise UnreadableFileError("a symbolic link; links are never followed, nothing was read")
         tables = read_file(path, limits)
         count["source_encoding"] = ",".join(sorted({t.encoding for t in tables}))
         for table in tables:

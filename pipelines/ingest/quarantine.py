@@ -9,6 +9,7 @@ quarantine rows of each kind and the per-file counts, in the layouts of
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -56,10 +57,13 @@ def unreadable_file_entry(
     )
 
 
-def _file_preview(path: Path) -> str:
+def _file_preview(path: Path) -> str | None:
     """The first bytes of an unreadable file, shown safely."""
+    if path.is_symlink():
+        return None  # never followed: the link's target is not ours to show
     try:
-        with path.open("rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
             return handle.read(200).decode("latin-1")
     except OSError as err:
         return f"<{err}>"

@@ -12,6 +12,13 @@ a very large file is read in bounded memory; a block whose quoting the fast
 path cannot prove it splits exactly (a quoted field spanning lines, a stray
 quote, a lone carriage return) is parsed from there on by Python's ``csv``
 module, which has the last word on RFC 4180.
+
+A workbook is checked before any reader sees it (``xlsx_check``: the cells'
+bounding box, the zip's ratio and sizes) and then read in a child process
+with a memory and time limit (``isolation``), so a hostile workbook is
+quarantined and never takes the batch down. A DBF table is read record by
+record in pieces of ``ReadLimits.fallback_rows``, so its memory is bounded by
+a piece, not by the file.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from domain.legacy_encoding import (
     detect_legacy_strings,
     repair_text,
 )
+from pipelines.ingest.isolation import ReaderCrashedError, read_workbook_sheets
+from pipelines.ingest.xlsx_check import HostileWorkbookError, check_workbook
 
 #: File name endings each reader accepts.
 DELIMITED_SUFFIXES = frozenset({".csv", ".tsv", ".txt"})
@@ -57,13 +66,20 @@ class ReadLimits:
             block, the encoding decided on their start.
         block_bytes: Bytes read, decoded and split at a time when streaming.
         detect_bytes: Bytes at the start of a streamed file that decide its encoding.
-        fallback_rows: Rows per frame when the Python ``csv`` fallback parses a block.
+        fallback_rows: Rows per frame when the Python ``csv`` fallback parses a
+            block, and records per piece of a DBF table.
+        reader_memory_bytes: Address space of the child that reads a workbook
+            (``RLIMIT_AS``); a workbook that needs more is quarantined. Counts
+            reserved, not used, memory: below 2 GiB normal workbooks fail.
+        reader_timeout_seconds: Time the child may take to read a workbook.
     """
 
     stream_above_bytes: int = 32 << 20
     block_bytes: int = 8 << 20
     detect_bytes: int = 1 << 20
     fallback_rows: int = 100_000
+    reader_memory_bytes: int = 4 << 30
+    reader_timeout_seconds: float = 600.0
 
 
 class UnreadableFileError(ValueError):
@@ -118,8 +134,8 @@ def read_file(path: Path, limits: ReadLimits | None = None) -> list[RawTable]:
     if suffix in DELIMITED_SUFFIXES:
         return [_read_delimited(path, limits or ReadLimits())]
     if suffix in EXCEL_SUFFIXES:
-        return _read_excel(path)
-    return [_read_dbf(path)]
+        return _read_excel(path, limits or ReadLimits())
+    return [_read_dbf(path, (limits or ReadLimits()).fallback_rows)]
 
 
 def _frame(columns: list[list[str | None]], numbers: list[int], widths: list[int]) -> pl.DataFrame:
@@ -351,22 +367,23 @@ def _python_csv_pieces(
 # --- XLSX -----------------------------------------------------------------------------
 
 
-def _read_excel(path: Path) -> list[RawTable]:
-    import fastexcel
-
+def _read_excel(path: Path, limits: ReadLimits) -> list[RawTable]:
     try:
-        workbook = fastexcel.read_excel(path)
-        sheets = [
-            (name, workbook.load_sheet(name, header_row=None, skip_rows=0, dtypes="string"))
-            for name in workbook.sheet_names
-        ]
-    except Exception as err:  # fastexcel raises its own error types for broken workbooks
+        check_workbook(path)
+    except HostileWorkbookError as err:
+        raise UnreadableFileError(
+            f"not a readable XLSX workbook: refused before reading: {err}"
+        ) from err
+    try:
+        sheets = read_workbook_sheets(
+            path, limits.reader_memory_bytes, limits.reader_timeout_seconds
+        )
+    except ReaderCrashedError as err:
         raise UnreadableFileError(f"not a readable XLSX workbook: {err}") from err
     if not any(sheet.height for _, sheet in sheets):
         raise UnreadableFileError("empty workbook: no sheet holds a cell")
     tables = []
-    for name, sheet in sheets:
-        frame = sheet.to_polars()
+    for name, frame in sheets:
         frame = frame.select(
             pl.col(c).cast(pl.String).alias(f"c{i + 1}") for i, c in enumerate(frame.columns)
         )
@@ -409,33 +426,52 @@ def _read_excel(path: Path) -> list[RawTable]:
 # --- DBF ------------------------------------------------------------------------------
 
 
-def _read_dbf(path: Path) -> RawTable:
+def _read_dbf(path: Path, piece_rows: int) -> RawTable:
+    """A DBF table in pieces of ``piece_rows`` records (the field names are row 0).
+
+    dbfread reads lazily, record by record, until the end-of-file marker or the
+    end of the file (never trusting the header's record count), so memory is
+    bounded by one piece. The encoding is decided on the first piece.
+    """
     from dbfread import DBF
 
     try:
         table = DBF(str(path), raw=True, ignore_missing_memofile=True)
         names = list(table.field_names)
-        records = [[rec[n] for n in names] for rec in table]
+        records = iter(table)
+        first = [[rec[n] for n in names] for rec in itertools.islice(records, piece_rows)]
     except Exception as err:  # dbfread raises plain errors on truncated headers
         raise UnreadableFileError(f"not a readable DBF table: {err}") from err
-    sample = b"\n".join(v for rec in records[:5000] for v in rec if v and v.strip())
+    sample = b"\n".join(v for rec in first[:5000] for v in rec if v and v.strip())
     try:
         _, encoding = detect_and_decode(sample) if sample else ("", "ascii")
     except UndecodableError as err:
         raise UnreadableFileError(f"DBF text is not in a known encoding: {err}") from err
     decode = _byte_decoder(encoding)
-    columns: list[list[str | None]] = []
-    for values in zip(*records, strict=True) if records else [[] for _ in names]:
-        distinct = {v: decode(v).strip() for v in set(values) if v}
-        columns.append([distinct[v] if v else None for v in values])
-    # The field descriptors act as the header (row 0); records are numbered from 1.
-    columns = [[name, *col] for name, col in zip(names, columns, strict=True)]
-    n = len(records)
-    return RawTable(
-        sheet=None,
-        encoding=encoding,
-        pieces=iter([_frame(columns, list(range(n + 1)), [len(names)] * (n + 1))]),
-    )
+
+    def piece(rows: list[list[bytes]], first_row: int, header: bool) -> pl.DataFrame:
+        columns: list[list[str | None]] = []
+        for values in zip(*rows, strict=True) if rows else [[] for _ in names]:
+            distinct = {v: decode(v).strip() for v in set(values) if v}
+            columns.append([distinct[v] if v else None for v in values])
+        if header:  # the field descriptors act as the header (row 0)
+            columns = [[name, *col] for name, col in zip(names, columns, strict=True)]
+        n = len(rows) + header
+        return _frame(columns, list(range(first_row, first_row + n)), [len(names)] * n)
+
+    def pieces() -> Iterator[pl.DataFrame]:
+        yield piece(first, 0, header=True)
+        number = len(first) + 1
+        try:
+            while rows := [
+                [rec[n] for n in names] for rec in itertools.islice(records, piece_rows)
+            ]:
+                yield piece(rows, number, header=False)
+                number += len(rows)
+        except Exception as err:  # a record cut short by the end of the file
+            raise UnreadableFileError(f"broken DBF table after record {number - 1}: {err}") from err
+
+    return RawTable(sheet=None, encoding=encoding, pieces=pieces())
 
 
 def _byte_decoder(encoding: str) -> Callable[[bytes], str]:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import polars as pl
 
+from domain.vntext import CONTROL_CHARACTERS, without_control_characters
 from pipelines.ingest.headers import MAX_TITLE_ROWS, Header, HeaderNotFoundError, find_header
 from pipelines.ingest.readers import RawTable, cell_columns, row_cells
 
@@ -112,6 +113,11 @@ def sort_rows(piece: pl.DataFrame, header: Header) -> pl.DataFrame:
     spaced = piece.select(
         pl.col(c).str.contains(r"^\s|\s$").fill_null(False).any() for c in present
     ).row(0)
+    # Control characters (ESC, BEL, ...) are removed from every cell: they would
+    # reach record keys, terminals and reports. The original text keeps them, escaped.
+    controlled = piece.select(
+        pl.col(c).str.contains(CONTROL_CHARACTERS).fill_null(False).any() for c in present
+    ).row(0)
     empty = piece.select((pl.col(c).str.len_bytes() == 0).any() for c in present).row(0)
     stripped: list[pl.Expr] = []
     for i in range(longest):
@@ -119,7 +125,9 @@ def sort_rows(piece: pl.DataFrame, header: Header) -> pl.DataFrame:
             stripped.append(pl.lit(None, dtype=pl.String))
             continue
         cell = pl.col(f"c{i + 1}")
-        if spaced[i]:
+        if controlled[i]:
+            cell = without_control_characters(cell)
+        if spaced[i] or controlled[i]:
             trimmed = cell.str.strip_chars()
             stripped.append(pl.when(trimmed != "").then(trimmed))
         else:

@@ -19,7 +19,7 @@ import polars as pl
 
 from domain.reference import ethnicity_lookup, place_key, province_lookup
 from domain.schema import RECORD_SCHEMA
-from domain.vntext import fold, normalize, title_name
+from domain.vntext import fold, normalize, not_a_name_expr, title_name
 from pipelines.ingest.dates import parse_date_parts, parse_dates
 
 _TEXT_FIELDS = (
@@ -248,6 +248,8 @@ def standardise(raw: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
             "address"
         ),
     )
+    # Judged on the name as written, before cleaning drops its markup.
+    f = f.with_columns(not_a_name_expr(pl.col("full_name")).alias("_not_a_name"))
     # other_name is normalised with the text fields, not cleaned as a name.
     names = ("full_name", "father_name", "mother_name")
     f = f.with_columns(
@@ -313,6 +315,8 @@ def standardise(raw: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
         pl.when(pl.col("full_name").is_not_null() & ((words < 2) | (words > 6))).then(
             pl.lit("unusual_name_length")
         ),
+        # Markup, code or no letters: flagged, and its person gets no PIN until verified.
+        pl.when(pl.col("_not_a_name")).then(pl.lit("not_a_name")),
     ]
     f = f.with_columns(
         pl.concat_str(flaws, separator=";", ignore_nulls=True).replace("", None).alias("flaws"),

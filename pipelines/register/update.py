@@ -34,6 +34,7 @@ from domain.identity import (
     sex_from_digit_expr,
 )
 from domain.schema import EVENT_SCHEMA
+from domain.vntext import NOT_A_NAME_REASON
 from pipelines.register.serials import make_pins
 from pipelines.register.survivorship import golden_records
 
@@ -64,6 +65,10 @@ class PreviousRegister:
     record_person: pl.DataFrame  # record_key, person_id
     persons: pl.DataFrame  # the person table, plus first_issued (event order, null if no PIN)
     serials_issued: dict[str, int] = field(default_factory=dict)  # prefix -> count
+    #: Every PIN ever issued (``pin``): a serial is never issued twice under a prefix.
+    issued_pins: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"pin": pl.String})
+    )
 
     @staticmethod
     def empty() -> PreviousRegister:
@@ -85,7 +90,7 @@ class PreviousRegister:
         """The part of the register that owns ``records`` (a frame with ``record_key``)."""
         record_person = self.record_person.join(records, on="record_key", how="semi")
         persons = self.persons.join(record_person.select("person_id"), on="person_id", how="semi")
-        return PreviousRegister(record_person, persons, self.serials_issued)
+        return PreviousRegister(record_person, persons, self.serials_issued, self.issued_pins)
 
 
 def affected_records(
@@ -164,6 +169,15 @@ def update_register(
         "record_key", "person_id"
     )
     golden = golden_records(records.join(assigned, on="record_key", how="inner"))
+    # A name written as markup or code (flaw not_a_name) holds its person back from a PIN.
+    flagged = (
+        records.filter(pl.col("flaws").str.contains("not_a_name").fill_null(False))
+        if "flaws" in records.columns
+        else records.clear()
+    )
+    golden = golden.with_columns(
+        pl.col("name_source").is_in(flagged["record_key"].implode()).alias("_name_flagged")
+    )
     prior = previous.persons.select("person_id", pin_before="pin")
     # The part split off a PIN holder inherits the PIN's sex and year as evidence.
     came_from = {e.person_id: e.other_pin for e in splits}
@@ -172,7 +186,9 @@ def update_register(
         .replace_strict(came_from, default=None, return_dtype=pl.String)
         .alias("evidence_pin")
     )
-    persons, events, serials = _issue_pins(golden, previous.serials_issued, key)
+    persons, events, serials = _issue_pins(
+        golden, previous.serials_issued, previous.issued_pins, key
+    )
     by_person = {e.person_id: e.pin for e in events if e.event == "issued"}
     # A split event names the new PIN and the PIN the records came from.
     events.extend(
@@ -280,8 +296,22 @@ def _resolve_clusters(
     return mapping, events, retired
 
 
+def _used_serials(issued_pins: pl.DataFrame, prefixes: set[str]) -> dict[str, list[int]]:
+    """The serials already issued under each of ``prefixes``."""
+    found = (
+        issued_pins.select(
+            pl.col("pin").str.slice(0, 6).alias("prefix"),
+            pl.col("pin").str.slice(6, 6).cast(pl.Int64).alias("serial"),
+        )
+        .filter(pl.col("prefix").is_in(sorted(prefixes)))
+        .group_by("prefix")
+        .agg("serial")
+    )
+    return dict(zip(found["prefix"].to_list(), found["serial"].to_list(), strict=True))
+
+
 def _issue_pins(
-    golden: pl.DataFrame, serials_issued: dict[str, int], key: bytes
+    golden: pl.DataFrame, serials_issued: dict[str, int], issued_pins: pl.DataFrame, key: bytes
 ) -> tuple[pl.DataFrame, list[PinEvent], dict[str, int]]:
     """Keep, cancel or issue each person's PIN; mark persons with no sex or year pending."""
     # A PIN is evidence too: when the records no longer state the sex or the
@@ -297,7 +327,9 @@ def _issue_pins(
         pin_prefix_expr(pl.col("birth_province_code"), pl.col("sex"), pl.col("birth_year")).alias(
             "_prefix"
         ),
-        pl.when(pl.col("sex").is_null() & pl.col("birth_year").is_null())
+        pl.when(pl.col("_name_flagged"))
+        .then(pl.lit(NOT_A_NAME_REASON))
+        .when(pl.col("sex").is_null() & pl.col("birth_year").is_null())
         .then(pl.lit("sex and year of birth unknown"))
         .when(pl.col("sex").is_null())
         .then(pl.lit("sex unknown"))
@@ -309,9 +341,12 @@ def _issue_pins(
     serials = dict(serials_issued)
     pins: dict[str, str | None] = {}
     need: dict[str, list[str]] = {}
-    for person_id, pin_before, prefix, sex, year in golden.select(
-        "person_id", "pin_before", "_prefix", "sex", "birth_year"
+    for person_id, pin_before, prefix, sex, year, reason in golden.select(
+        "person_id", "pin_before", "_prefix", "sex", "birth_year", "pending_reason"
     ).iter_rows():
+        if pin_before is None and reason == NOT_A_NAME_REASON:
+            pins[person_id] = None  # held for verification: never a PIN silently
+            continue
         if pin_before is not None:
             _, pin_sex, pin_year = decode_prefix(pin_before)
             if prefix is None or (pin_sex == sex and pin_year == year):
@@ -327,10 +362,12 @@ def _issue_pins(
             continue
         need.setdefault(prefix, []).append(person_id)
     issued_for: dict[str, str] = {}
+    used = _used_serials(issued_pins, set(need))
     for prefix in sorted(need):
         people = sorted(need[prefix])
-        new = make_pins(prefix, serials.get(prefix, 0), len(people), key)
-        serials[prefix] = serials.get(prefix, 0) + len(people)
+        new, serials[prefix] = make_pins(
+            prefix, serials.get(prefix, 0), len(people), key, used.get(prefix, ())
+        )
         for person_id, pin in zip(people, new, strict=True):
             pins[person_id] = pin
             issued_for[person_id] = pin
@@ -353,4 +390,4 @@ def _issue_pins(
         pl.lit(None, dtype=pl.String).alias("merged_into_pin"),
         pl.when(pl.col("pin").is_null()).then(pl.col("pending_reason")).alias("pending_reason"),
     )
-    return persons.drop("_prefix", "pin_before", "evidence_pin"), final, serials
+    return persons.drop("_prefix", "pin_before", "evidence_pin", "_name_flagged"), final, serials

@@ -3,12 +3,19 @@
 The only module that writes a batch. It replaces the batch's rows and the
 register's state inside a single transaction: a failed load leaves the
 registry as it was, and loading the same batch twice leaves the same tables.
+Inside that transaction, before COMMIT: the registry's keys are checked
+(``registry.check_keys``), the audit chain is extended (``audit``), the batch
+is marked loaded (its ``run`` row), and the caller's must-hold checks run on
+the result (``verify``), so nothing is committed that they would refuse.
+A failure at any point, a full disk included, rolls everything back.
 ``match_link_rows`` shapes matching's scored pairs as ``match_link`` rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -16,7 +23,8 @@ import polars as pl
 
 from domain.schema import RECORD_SCHEMA
 from pipelines.register.update import RegisterUpdate
-from pipelines.warehouse.registry import versions
+from pipelines.warehouse.audit import chain
+from pipelines.warehouse.registry import check_keys, versions
 
 #: Decisions kept in ``match_link`` (plain non-links by the model are not stored).
 _STORED = (
@@ -77,8 +85,30 @@ def load_batch(
     update: RegisterUpdate,
     started_at: dt.datetime,
     run_id: str,
-) -> dict[str, int]:
-    """Write one batch and the updated register; return the run's counts."""
+    *,
+    key_checks: dict[str, str],
+    audit_key: bytes,
+    before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> tuple[dict[str, int], dict[str, tuple[int, str]]]:
+    """Write one batch and the updated register; return the run's counts and the chain heads.
+
+    Args:
+        con: the registry, open for writing.
+        batch: what the batch brings.
+        update: the register after this run.
+        started_at: when the run started.
+        run_id: the run's id.
+        key_checks: check values of this run's keys and the serial scheme
+            (``registry.check_keys``); recorded by the first load.
+        audit_key: the key of the audit chains (``audit.chain``), extended
+            in the same transaction.
+        before_commit: called inside the transaction once everything is
+            written; raising rolls the whole load back (the must-hold checks
+            and the audit chain).
+
+    Raises:
+        registry.KeyMismatchError: the registry was built with other keys.
+    """
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     serials = pl.DataFrame(
         {"prefix": list(update.serials_issued), "issued": list(update.serials_issued.values())},
@@ -98,6 +128,7 @@ def load_batch(
         con.register(name, frame.to_arrow())
     con.execute("BEGIN TRANSACTION")
     try:
+        check_keys(con, key_checks, record=True)
         # A record re-sent unchanged keeps its person; the others get the update's.
         con.execute(
             """
@@ -148,6 +179,7 @@ def load_batch(
         con.execute(
             """
             INSERT INTO pin_event
+                (event_id, event, pin, other_pin, person_id, batch_id, "at", reason)
             SELECT ? + row_number() OVER () - 1, event, pin, other_pin, person_id, ?, ?, reason
             FROM events
             """,
@@ -189,11 +221,15 @@ def load_batch(
                 batch.model_source,
             ],
         )
+        heads = chain(con, audit_key)
+        if before_commit is not None:
+            before_commit(con)
         con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
     finally:
         for name in frames:
             con.unregister(name)
-    return counts
+    return counts, heads

@@ -11,23 +11,29 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.warehouse.paths import check_batch_name
+
 
 def read_staged(
     staging: Path, batch_id: str, table: str, schema: dict[str, pl.DataType]
 ) -> pl.DataFrame:
     """Read all province parts of a staged table (empty frame when there are none)."""
-    root = staging / batch_id / table
+    root = staging / check_batch_name(batch_id) / table
     parts = sorted(root.glob("province_code=*/part.parquet"))
     if not parts:
         return pl.DataFrame(schema=schema)
-    frame = pl.read_parquet(parts, hive_partitioning=False)
+    frame = pl.read_parquet(parts, hive_partitioning=False, glob=False)
     return frame.select(list(schema)).cast(schema)  # type: ignore[arg-type]
 
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
     """Write ``frame`` to ``path`` through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    frame.write_parquet(tmp, compression="zstd", statistics=True)
-    os.replace(tmp, path)
+    try:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

@@ -1,18 +1,28 @@
 """The registry database: the only code that opens ``registry.duckdb``.
 
-``connect`` opens it (creating the contract's tables, ``sql/registry.sql``,
-on first use); the functions below are every read and write of the registry
-that is not the batch load itself (``pipelines.warehouse.load``): the
-register's state, the registered records, the loaded batches, reviewers'
-decisions and the summary figures. Each takes an open connection, so a stage
-decides how long it holds the database and whether it writes.
+``connect`` opens it, encrypted with DuckDB's database encryption (AES-GCM-256,
+``ATTACH … (ENCRYPTION_KEY …)``, OpenSSL from the signed ``httpfs`` extension
+that the ``duckdb-ext-httpfs`` package ships), creating the contract's tables
+(``sql/registry.sql``) on first use. Its spill files go to a private folder
+that is removed when the connection closes, whatever happened. The functions
+below are every read and write of the registry that is not the batch load
+itself (``pipelines.warehouse.load``): the register's state, the registered
+records, the loaded batches, reviewers' decisions and the summary figures.
+Each takes an open connection, so a stage decides how long it holds the
+database and whether it writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import importlib.util
 import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -26,22 +36,107 @@ from pipelines.register.update import PreviousRegister
 _VERSIONED = ("dancu", "polars", "duckdb", "rapidfuzz", "pyarrow", "great-expectations")
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the registry, creating its tables when it is new."""
-    if read_only:
-        return duckdb.connect(str(path), read_only=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
-    create_schema(con)
+#: The registry's name inside a connection (``USE``d, so queries name tables alone).
+ALIAS = "registry"
+_KEY_TEXT = re.compile(r"^[A-Za-z0-9+/=_-]{16,}$")
+
+
+class RegistryKeyError(ValueError):
+    """The registry cannot be opened with the key given (or the key is malformed)."""
+
+
+class KeyMismatchError(RegistryKeyError):
+    """The registry was built with another PIN or audit key, or another serial scheme."""
+
+
+def _extension_directory() -> str:
+    spec = importlib.util.find_spec("duckdb_ext")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "DuckDB's httpfs extension (package duckdb-ext-httpfs) is not installed: "
+            "it is needed to write the encrypted registry"
+        )
+    return str(Path(next(iter(spec.submodule_search_locations))) / "extensions")
+
+
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def open_database(
+    path: Path, key: str | None, *, read_only: bool, spill: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with OpenSSL loaded and ``path`` attached (encrypted with ``key``).
+
+    ``key`` None attaches a plain file (the analyst database). Host files stay
+    reachable only as far as the caller allows (see ``analyst.open_analyst``).
+    """
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "extension_directory": _extension_directory(),
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_unsigned_extensions": False,
+    }
+    con = duckdb.connect(config=config)
+    try:
+        con.execute("LOAD httpfs")
+        if spill is not None:
+            con.execute(f"SET temp_directory = {sql_literal(str(spill))}")
+        con.execute("SET temp_file_encryption = true")
+        options = []
+        if key is not None:
+            if not _KEY_TEXT.match(key):
+                raise RegistryKeyError("the registry key is not base64 text of 16 bytes or more")
+            options.append(f"ENCRYPTION_KEY {sql_literal(key)}")
+        if read_only:
+            options.append("READ_ONLY")
+        attach = f"ATTACH {sql_literal(str(path))} AS {ALIAS}"
+        try:
+            con.execute(attach + (f" ({', '.join(options)})" if options else ""))
+        except duckdb.Error as err:
+            text = str(err)
+            if "encrypt" in text.lower() or "key" in text.lower():
+                raise RegistryKeyError(
+                    f"the registry key does not open '{path}' (another key, or a registry "
+                    f"written without encryption): {text.splitlines()[0]}"
+                ) from err
+            raise
+        con.execute(f"USE {ALIAS}")
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+@contextlib.contextmanager
+def connect(path: Path, key: str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the encrypted registry (creating its tables when it is new); close it after.
+
+    Spill files go to ``.spill-<pid>`` beside the registry (mode 0700), removed on
+    close, also when the work failed.
+
+    Raises:
+        RegistryKeyError: the key does not open the registry.
+        FileNotFoundError: ``read_only`` and there is no registry.
+    """
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no registry at '{path}'")
+    spill = path.parent / f".spill-{os.getpid()}-{id(path):x}"
+    if not read_only:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    con = open_database(path, key, read_only=read_only, spill=None if read_only else spill)
+    try:
+        if not read_only:
+            create_schema(con)
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _sql_text(name: str) -> str:
     return resources.files("pipelines.warehouse").joinpath("sql", name).read_text("utf-8")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -58,7 +153,9 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     kinds = dict(
         con.execute(
             "SELECT table_name, 'TABLE' FROM duckdb_tables() "
-            "UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal"
+            "WHERE database_name = current_database() "
+            "UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() "
+            "WHERE NOT internal AND database_name = current_database()"
         ).fetchall()
     )
     statements = []
@@ -66,10 +163,12 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         target = row["object"]
         if row["column"]:
             statements.append(
-                f"COMMENT ON COLUMN {target}.{row['column']} IS {_literal(row['comment'])};"
+                f"COMMENT ON COLUMN {target}.{row['column']} IS {sql_literal(row['comment'])};"
             )
         else:
-            statements.append(f"COMMENT ON {kinds[target]} {target} IS {_literal(row['comment'])};")
+            statements.append(
+                f"COMMENT ON {kinds[target]} {target} IS {sql_literal(row['comment'])};"
+            )
     con.execute("\n".join(statements))
 
 
@@ -101,7 +200,31 @@ def read_previous(con: duckdb.DuckDBPyConnection) -> PreviousRegister:
         """
     ).pl()
     serials = dict(con.execute("SELECT prefix, issued FROM pin_serial").fetchall())
-    return PreviousRegister(record_person=record_person, persons=persons, serials_issued=serials)
+    issued = con.sql("SELECT DISTINCT pin FROM pin_event WHERE event = 'issued'").pl()
+    return PreviousRegister(
+        record_person=record_person, persons=persons, serials_issued=serials, issued_pins=issued
+    )
+
+
+def check_keys(con: duckdb.DuckDBPyConnection, checks: dict[str, str], *, record: bool) -> None:
+    """Refuse a run whose PIN key, audit key or serial scheme is not the registry's.
+
+    ``checks`` maps ``pin_key_check``, ``audit_key_check`` and ``pin_scheme`` to this
+    run's values. A registry that has none yet records them when ``record``.
+
+    Raises:
+        KeyMismatchError: the registry holds other values.
+    """
+    stored = dict(con.execute("SELECT name, value FROM registry_meta").fetchall())
+    for name, value in checks.items():
+        if name in stored and stored[name] != value:
+            raise KeyMismatchError(
+                f"this registry was built with another {name.replace('_', ' ')} "
+                f"({stored[name]}), this run has {value}: refused (a registry keeps its keys)"
+            )
+    missing = [(n, v) for n, v in checks.items() if n not in stored]
+    if record and missing:
+        con.executemany("INSERT INTO registry_meta VALUES (?, ?)", missing)
 
 
 def registered_records(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -127,8 +250,12 @@ def record_decision(
     same: bool,
     reviewer: str,
     note: str | None = None,
+    audit_key: bytes,
 ) -> tuple[str, str]:
-    """Store (or replace) a reviewer's decision on a pair; return the ordered pair.
+    """Append a reviewer's decision on a pair (chained in the audit trail); return the pair.
+
+    Decisions are append-only: a later decision on the same pair is a new row,
+    and the latest applies (``read_decisions``).
 
     Raises:
         UnknownRecordError: If either record is not in ``source_record``.
@@ -149,17 +276,29 @@ def record_decision(
         raise UnknownRecordError(f"no source record '{missing[0]}' in the registry")
     left, right = sorted((record_a, record_b))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    con.execute(
-        "INSERT OR REPLACE INTO review_decision VALUES (?, ?, ?, ?, ?, ?)",
-        [left, right, same, reviewer.strip(), now, note],
-    )
+    from pipelines.warehouse.audit import chain
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "INSERT INTO review_decision (record_key_l, record_key_r, same, reviewer, decided_at,"
+            " note) VALUES (?, ?, ?, ?, ?, ?)",
+            [left, right, same, reviewer.strip(), now, note],
+        )
+        chain(con, audit_key)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     return left, right
 
 
 def read_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """All decisions, as matching takes them (``record_key_l``, ``record_key_r``, ``same``)."""
     frame = con.sql(
-        "SELECT record_key_l, record_key_r, same FROM review_decision ORDER BY ALL"
+        "SELECT record_key_l, record_key_r, same FROM review_decision "
+        "QUALIFY row_number() OVER (PARTITION BY record_key_l, record_key_r "
+        "ORDER BY chain_seq DESC NULLS LAST, decided_at DESC) = 1 ORDER BY ALL"
     ).pl()
     return frame.cast(DECISION_SCHEMA)  # type: ignore[arg-type]
 

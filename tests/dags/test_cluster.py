@@ -6,7 +6,8 @@ api-server, scheduler and DAG processor, and two Celery workers of one task
 slot each. A generated batch of four provinces is triggered through the REST
 API; its tasks must run on both workers, and the registry must be the one
 ``dancu run`` builds from the same inbox, table by table (wall-clock columns
-aside). Then the cluster is stopped and no process of it may be left.
+aside), both on the public demo keys, and each side's audit chain must hold.
+Then the cluster is stopped and no process of it may be left.
 
 About three minutes on two cores. Select or leave out with ``-m cluster``.
 """
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 
 from pipelines.warehouse.compare import compare_registries
+from tests.registry_helpers import DEMO_KEYS
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]
@@ -127,12 +129,17 @@ def test_dancu_batch_on_two_celery_workers_gives_dancu_runs_registry(
         shutil.rmtree(extra)
 
     local = tmp_path / "wh-local"
-    run = [dancu, "run", "--inbox", str(synth / "inbox"), "--warehouse", str(local)]
+    run = [dancu, "run", "--inbox", str(synth / "inbox"), "--warehouse", str(local), "--demo"]
     subprocess.run(run, check=True, capture_output=True)
 
     api: _Api = cluster["api"]
     shared = tmp_path / "wh-cluster"  # one folder every worker sees
-    conf = {"inbox": str(synth / "inbox"), "batch": batch.name, "warehouse": str(shared)}
+    conf = {
+        "inbox": str(synth / "inbox"),
+        "batch": batch.name,
+        "warehouse": str(shared),
+        "demo": True,  # the workers open the registry with the public demo keys
+    }
     api.trigger("dancu_batch", "batch-1", conf)
     state = api.wait("dancu_batch", "batch-1", timeout=900)
     tasks = api.task_instances("dancu_batch", "batch-1")
@@ -141,7 +148,14 @@ def test_dancu_batch_on_two_celery_workers_gives_dancu_runs_registry(
     assert len([t for t in tasks if t["task_id"] == "ingest"]) == 4
     assert {t["hostname"].split(".")[0] for t in tasks} == {"w1", "w2"}
 
-    differences = compare_registries(local / "registry.duckdb", shared / "registry.duckdb")
+    differences = compare_registries(
+        local / "registry.duckdb", shared / "registry.duckdb", DEMO_KEYS.registry
+    )
     assert {d.table for d in differences} >= {"person", "source_record", "match_link", "run"}
     assert [d for d in differences if not d.same] == []
     assert all(d.rows_left for d in differences if d.table in ("person", "match_link", "run"))
+    # The audit chains' MACs were left out of the comparison: each side's chain must hold.
+    for warehouse in (local, shared):
+        verify = [dancu, "audit", "verify", "--warehouse", str(warehouse), "--demo"]
+        checked = subprocess.run(verify, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr[-3000:]

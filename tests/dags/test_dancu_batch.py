@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dancu.inbox import batch_folders
+from tests.registry_helpers import open_registry
 
 pytestmark = pytest.mark.dag
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def _snapshot(warehouse: Path) -> dict[str, list[tuple]]:
         ),
         "quarantine": "SELECT * FROM quarantine ORDER BY batch_id, source_file, source_row",
     }
-    with duckdb.connect(str(warehouse / "registry.duckdb"), read_only=True) as con:
+    with open_registry(warehouse / "registry.duckdb") as con:
         return {name: con.execute(sql).fetchall() for name, sql in queries.items()}
 
 
@@ -49,7 +49,12 @@ def test_a_dag_run_on_the_samples_gives_the_cli_registry(
     dag = _bag().get_dag("dancu_batch")
     warehouse = tmp_path / "dag-warehouse"
     for batch in batch_folders(sample_inbox):
-        conf = {"inbox": str(sample_inbox), "batch": batch.name, "warehouse": str(warehouse)}
+        conf = {
+            "inbox": str(sample_inbox),
+            "batch": batch.name,
+            "warehouse": str(warehouse),
+            "demo": True,
+        }
         run = dag.test(run_conf=conf)
         assert "success" in str(run.state), f"DAG run for {batch.name} ended {run.state}"
     mapped = {ti.map_index for ti in run.get_task_instances() if ti.task_id == "ingest"}

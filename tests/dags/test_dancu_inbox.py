@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from dancu.inbox import batch_fingerprint, batch_folders, next_batch_to_load
+from tests.registry_helpers import DEMO_KEYS
 
 pytestmark = pytest.mark.dag
+KEY = DEMO_KEYS.registry
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -36,7 +38,12 @@ def test_the_oldest_unloaded_batch_is_triggered_once(
     assert bag.import_errors == {}
     inbox = bag.get_dag("dancu_inbox")
     warehouse = tmp_path / "warehouse"
-    conf = {"inbox": str(sample_inbox), "warehouse": str(warehouse), "settle_minutes": 0}
+    conf = {
+        "inbox": str(sample_inbox),
+        "warehouse": str(warehouse),
+        "settle_minutes": 0,
+        "demo": True,
+    }
     before = _triggered()
     for _ in range(2):  # the second check finds the same batch and triggers nothing new
         run = inbox.test(run_conf=conf)
@@ -46,7 +53,12 @@ def test_the_oldest_unloaded_batch_is_triggered_once(
     assert new == [
         (
             f"batch__{first.name}__{batch_fingerprint(first)[:16]}",
-            {"inbox": str(sample_inbox), "batch": first.name, "warehouse": str(warehouse)},
+            {
+                "inbox": str(sample_inbox),
+                "batch": first.name,
+                "warehouse": str(warehouse),
+                "demo": True,
+            },
         )
     ]
 
@@ -56,20 +68,27 @@ def test_next_batch_waits_for_order_and_for_files_to_settle(
 ) -> None:
     first, second = batch_folders(sample_inbox)
     empty = tmp_path / "empty-warehouse"
-    assert next_batch_to_load(sample_inbox, empty, settle_seconds=0) == (
+    assert next_batch_to_load(sample_inbox, empty, settle_seconds=0, registry_key=KEY) == (
         first,
         batch_fingerprint(first),
     )
     # Still arriving: a file changed a moment ago.
-    assert next_batch_to_load(sample_inbox, empty, settle_seconds=60, now=_newest(first)) is None
+    assert (
+        next_batch_to_load(
+            sample_inbox, empty, settle_seconds=60, registry_key=KEY, now=_newest(first)
+        )
+        is None
+    )
     # Everything loaded: nothing to do.
-    assert next_batch_to_load(sample_inbox, cli_warehouse, settle_seconds=0) is None
+    assert (
+        next_batch_to_load(sample_inbox, cli_warehouse, settle_seconds=0, registry_key=KEY) is None
+    )
     # A re-delivered batch (its files changed) is due again, in its place in the order.
     inbox = tmp_path / "inbox"
     shutil.copytree(sample_inbox, inbox)
     extra = inbox / second.name / "001" / "late.csv"
     extra.write_text("Mã nhân khẩu,Họ và tên\nX1,Nguyễn Văn A\n", encoding="utf-8")
-    found = next_batch_to_load(inbox, cli_warehouse, settle_seconds=0)
+    found = next_batch_to_load(inbox, cli_warehouse, settle_seconds=0, registry_key=KEY)
     assert found is not None and found[0].name == second.name
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
 from dancu.evaluate import evaluate
 from quality.metrics import evaluate_frames
+from tests.registry_helpers import DEMO_KEYS, open_registry
 
 pytestmark = pytest.mark.unit
 
@@ -55,7 +55,7 @@ _PREDICTED = [
 
 def _warehouse(path: Path) -> Path:
     path.mkdir()
-    with duckdb.connect(str(path / "registry.duckdb")) as con:
+    with open_registry(path / "registry.duckdb", read_only=False) as con:
         con.execute(REGISTRY_SQL.read_text(encoding="utf-8"))
         con.executemany(
             """INSERT INTO source_record (record_key, province_code, local_id, person_id,
@@ -72,7 +72,7 @@ def test_evaluate_reads_truth_and_registry(tmp_path: Path) -> None:
     (truth_dir / "records.csv").write_text(_TRUTH, encoding="utf-8")
     (truth_dir / "persons.csv").write_text(_PERSONS, encoding="utf-8")
 
-    result = evaluate(truth_dir, _warehouse(tmp_path / "warehouse"))
+    result = evaluate(truth_dir, _warehouse(tmp_path / "warehouse"), DEMO_KEYS.registry)
 
     assert result.truth_records == 7  # 001:1-5, 079:9, 079:10
     assert result.truth_conflicts == 1
@@ -188,10 +188,12 @@ def test_evaluate_matching_links_staged_records_and_reports_blocking(tmp_path: P
 
     records, truth = synthetic_records(600, seed=3)
     keyed = records.with_columns(
-        local_id=pl.col("record_key").str.split(":").list.get(1), batch_id=pl.lit("b1")
+        local_id=pl.col("record_key").str.split(":").list.get(1), batch_id=pl.lit("2021-01-01")
     )
     for (province,), part in keyed.group_by("province_code"):
-        folder = tmp_path / "wh" / "staging" / "b1" / "records" / f"province_code={province}"
+        folder = (
+            tmp_path / "wh" / "staging" / "2021-01-01" / "records" / f"province_code={province}"
+        )
         folder.mkdir(parents=True)
         part.write_parquet(folder / "part.parquet")
     truth_dir = tmp_path / "truth"

@@ -7,15 +7,14 @@ import json
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from dancu.settings import RunSettings
 from dancu.stages import run_batch
 from matching import FITTED, MatchModel, MatchSettings, ModelError, default_model, link_records
 from matching.settings import TrainingSettings
 from synth import generate
 from synth.records import synthetic_records
+from tests.registry_helpers import demo_settings, open_registry
 
 #: EM stopped after one iteration cannot converge: a batch that cannot fit a model.
 _CANNOT_FIT = MatchSettings(training=TrainingSettings(em_max_iterations=1))
@@ -48,7 +47,7 @@ def test_a_fit_that_fails_uses_the_fallback_and_says_so() -> None:
 
 
 def _run_row(warehouse: Path) -> list[tuple]:
-    with duckdb.connect(str(warehouse / "registry.duckdb"), read_only=True) as con:
+    with open_registry(warehouse) as con:
         return con.execute(
             "SELECT batch_id, model_source, rows_loaded FROM run ORDER BY ended_at"
         ).fetchall()
@@ -56,7 +55,7 @@ def _run_row(warehouse: Path) -> list[tuple]:
 
 def _loads_whole_with_pins(warehouse: Path) -> int:
     """Every loaded record has a PIN or belongs to a pending person; returns the records."""
-    with duckdb.connect(str(warehouse / "registry.duckdb"), read_only=True) as con:
+    with open_registry(warehouse) as con:
         ((records, with_pin, pending_rows),) = con.execute(
             "SELECT count(*), count(pin), count(*) FILTER (pin IS NULL AND person_id IN "
             "(SELECT person_id FROM person WHERE status = 'pending')) FROM source_record"
@@ -73,7 +72,7 @@ def test_a_pilot_first_batch_loads_whole_with_pins(tmp_path: Path) -> None:
     generate(300, 3, tmp_path / "gen")
     (batch,) = (tmp_path / "gen" / "inbox").iterdir()
     warehouse = tmp_path / "wh"
-    summary = run_batch(batch, warehouse)
+    summary = run_batch(batch, warehouse, demo_settings())
     ((batch_id, source, loaded),) = _run_row(warehouse)
     assert batch_id == batch.name and source in ("fitted", "default")
     assert "  model: " in summary.to_text()
@@ -87,7 +86,7 @@ def test_a_first_batch_that_cannot_fit_loads_whole_with_the_default_model(
     generate(300, 3, tmp_path / "gen")
     (batch,) = (tmp_path / "gen" / "inbox").iterdir()
     warehouse = tmp_path / "wh"
-    summary = run_batch(batch, warehouse, RunSettings(match=_CANNOT_FIT))
+    summary = run_batch(batch, warehouse, demo_settings(match=_CANNOT_FIT))
     assert "model: default (this batch's fit failed:" in summary.to_text()
     ((batch_id, source, loaded),) = _run_row(warehouse)
     assert (batch_id, source) == (batch.name, "default")
@@ -102,8 +101,8 @@ def test_a_later_batch_that_cannot_fit_uses_the_registrys_last_accepted_model(
     generate(400, 1, tmp_path / "gen", batches=2)
     first, second = sorted((tmp_path / "gen" / "inbox").iterdir())
     warehouse = tmp_path / "wh"
-    run_batch(first, warehouse)
-    summary = run_batch(second, warehouse, RunSettings(match=_CANNOT_FIT))
+    run_batch(first, warehouse, demo_settings())
+    summary = run_batch(second, warehouse, demo_settings(match=_CANNOT_FIT))
     assert f"model: registry:{first.name}" in summary.to_text()
     assert [r[:2] for r in _run_row(warehouse)] == [
         (first.name, "fitted"),

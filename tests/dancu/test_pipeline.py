@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dancu.evaluate import evaluate
 from dancu.inbox import batch_folders
 from domain.identity import decode_prefix
 from domain.reference import provinces
+from tests.registry_helpers import DEMO_KEYS, open_registry
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ CONTRACT = {
 
 
 def _rows(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse / "registry.duckdb"), read_only=True) as con:
+    with open_registry(warehouse / "registry.duckdb") as con:
         return con.execute(sql).fetchall()
 
 
@@ -110,7 +110,7 @@ def test_pending_persons_have_no_pin_and_a_reason(cli_warehouse: Path) -> None:
 def test_the_registry_finds_duplicates_without_false_merges(
     cli_warehouse: Path, sample_truth: Path
 ) -> None:
-    result = evaluate(sample_truth, cli_warehouse)
+    result = evaluate(sample_truth, cli_warehouse, DEMO_KEYS.registry)
     assert result.pairwise_precision >= 0.995
     # Issue 4 measured P 1.0000, R 0.9172, F1 0.9568, B-cubed F1 0.9958 on the samples.
     assert result.pairwise_f1 >= 0.92
@@ -141,7 +141,15 @@ def test_running_the_same_batches_again_changes_nothing(
     before = {t: _rows(cli_warehouse, f"SELECT * FROM {t} ORDER BY {order[t]}") for t in tables}
     dancu = Path(sys.executable).with_name("dancu")
     result = subprocess.run(
-        [str(dancu), "run", "--inbox", str(sample_inbox), "--warehouse", str(cli_warehouse)]
+        [
+            str(dancu),
+            "run",
+            "--demo",
+            "--inbox",
+            str(sample_inbox),
+            "--warehouse",
+            str(cli_warehouse),
+        ]
         + (["--force"] if force else []),
         capture_output=True,
         text=True,
@@ -156,7 +164,15 @@ def test_running_the_same_batches_again_changes_nothing(
 def test_a_missing_inbox_fails_with_one_clear_line(tmp_path: Path) -> None:
     dancu = Path(sys.executable).with_name("dancu")
     result = subprocess.run(
-        [str(dancu), "run", "--inbox", str(tmp_path / "nope"), "--warehouse", str(tmp_path)],
+        [
+            str(dancu),
+            "run",
+            "--demo",
+            "--inbox",
+            str(tmp_path / "nope"),
+            "--warehouse",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
     )

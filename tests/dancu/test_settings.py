@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dancu.settings import DEMO_PIN_KEY, RunSettings, SettingsError, load_settings
+from dancu.settings import RunSettings, SettingsError, load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -25,22 +25,25 @@ def _scalars(settings: RunSettings) -> tuple[object, ...]:
         m.seed,
         [c.name for c in m.comparisons],
         [r.name for r in m.rules],
-        settings.pin_key,
+        settings.retention,
         settings.force,
     )
 
 
 def test_the_documented_defaults_are_the_defaults() -> None:
-    assert _scalars(load_settings(DEFAULTS)) == _scalars(RunSettings())
-    assert _scalars(load_settings(None)) == _scalars(RunSettings())
+    assert _scalars(load_settings(DEFAULTS, demo=True)) == _scalars(RunSettings())
+    assert _scalars(load_settings(None, demo=True)) == _scalars(RunSettings())
 
 
 def test_a_file_sets_each_part(tmp_path: Path) -> None:
     key = tmp_path / "pin.key"
-    key.write_bytes(b"a secret of the register\n")
+    key.write_text("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=\n")
+    key.chmod(0o600)
     path = tmp_path / "run.toml"
     path.write_text(
         """
+        [retention]
+        keep_staging = true
         [pin]
         key_file = "pin.key"
         [ingest]
@@ -55,17 +58,18 @@ def test_a_file_sets_each_part(tmp_path: Path) -> None:
         pair_slice = 1000
         """
     )
-    settings = load_settings(path, force=True)
+    settings = load_settings(path, force=True, demo=True)
     assert settings.read_limits.block_bytes == 4096
     assert settings.match.seed == 7
     assert settings.match.thresholds.link == 0.99
     assert settings.match.thresholds.review == RunSettings().match.thresholds.review
     assert settings.match.training.prior == 0.001
     assert settings.match.limits.pair_slice == 1000
-    assert settings.pin_key == b"a secret of the register"
-    assert settings.pin_key_file == key
+    assert settings.require_keys().pin == b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+    assert settings.key_files == {"pin": key}
+    assert settings.retention.keep_staging
     assert settings.force
-    assert RunSettings().pin_key == DEMO_PIN_KEY
+    assert RunSettings().keys is None  # no silent default key
 
 
 @pytest.mark.parametrize(
@@ -83,11 +87,11 @@ def test_a_wrong_file_is_a_clear_error(tmp_path: Path, text: str, message: str) 
     path = tmp_path / "run.toml"
     path.write_text(text)
     with pytest.raises(SettingsError, match=message):
-        load_settings(path)
+        load_settings(path, demo=True)
 
 
 def test_thresholds_out_of_order_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "run.toml"
     path.write_text("[matching.thresholds]\nreview = 0.999\nlink = 0.5\n")
     with pytest.raises(ValueError, match="review <= link"):
-        load_settings(path)
+        load_settings(path, demo=True)

@@ -60,13 +60,15 @@ INSERT INTO ingest_file VALUES
     ('b1', '001', 'hn.csv',   'utf-8', 4, 2, 1, 1),
     ('b1', '079', 'hcm.xlsx', NULL,    2, 2, 0, 0),
     ('b1', '048', 'dn.dbf',   'tcvn3', 1, 1, 0, 0);
-INSERT INTO run VALUES
+INSERT INTO run (run_id, batch_id, started_at, ended_at, status, rows_read, rows_loaded,
+    rows_quarantined, rows_skipped, persons_total, persons_new, persons_merged, pins_issued,
+    persons_pending, versions, batch_fingerprint, model_source) VALUES
     ('r1', 'b1', TIMESTAMP '2024-01-01 08:00:00', TIMESTAMP '2024-01-01 08:05:00', 'loaded',
      7, 5, 1, 1, 4, 4, 0, 3, 1, '{}', 'fp', 'fitted')
 """
 
 _PINS = """
-INSERT INTO pin_event VALUES
+INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, "at", reason) VALUES
     (1, 'issued', '001085000001', NULL, 'p1', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
     (2, 'issued', '001085000002', NULL, 'p4', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
     (3, 'issued', '079303000001', NULL, 'p2', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
@@ -152,7 +154,8 @@ _MUTATIONS = [
     ),
     ("UPDATE source_record SET pin = NULL WHERE record_key = '001:2'", "source_record.pin_agrees"),
     (
-        "INSERT INTO pin_event VALUES (6, 'issued', '079303000001', NULL, 'p6', 'b2', "
+        'INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, "at", '
+        "reason) VALUES (6, 'issued', '079303000001', NULL, 'p6', 'b2', "
         "TIMESTAMP '2024-02-01 08:00:00', 'new PIN');"
         "UPDATE pin_serial SET issued = 2 WHERE prefix = '079303'",
         "pin_event.issued_once",

@@ -36,14 +36,16 @@ INSERT INTO match_link VALUES
     ('001:1', '079:1', '001', '1', '079', '1', -9.5, 0.001, 'non_link', 'model', '{}', 'b1'),
     ('079:1', '079:2', '079', '1', '079', '2', 3.25, 0.905, 'review', 'model',
      '{"given_name": {"level": "exact", "weight": 6.1}}', 'b1');
-INSERT INTO pin_event VALUES
+INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, "at", reason) VALUES
     (1, 'issued', '001085000001', NULL, 'p1', 'b1', TIMESTAMP '2024-01-01 08:04:00', NULL),
     (2, 'issued', '079103000001', NULL, 'p2', 'b1', TIMESTAMP '2024-01-01 08:04:00', NULL);
 INSERT INTO quarantine VALUES
     ('b1', '001', 'hn.csv', NULL, 9, 'unparseable date', '9;Vũ;32/13/1990'),
     ('b1', '001', 'hn.csv', NULL, 11, 'unparseable date', '11;Hà;??'),
     ('b1', '079', 'bad.xls', NULL, NULL, 'unreadable file', NULL);
-INSERT INTO run VALUES
+INSERT INTO run (run_id, batch_id, started_at, ended_at, status, rows_read, rows_loaded,
+    rows_quarantined, rows_skipped, persons_total, persons_new, persons_merged, pins_issued,
+    persons_pending, versions, batch_fingerprint, model_source) VALUES
     ('r1', 'b1', TIMESTAMP '2024-01-01 08:00:00', TIMESTAMP '2024-01-01 08:05:00', 'loaded',
      17, 4, 12, 1, 3, 3, 0, 2, 1, '{}', 'fp', 'fitted'),
     ('r2', 'b1', TIMESTAMP '2024-01-02 08:00:00', TIMESTAMP '2024-01-02 08:00:01', 'unchanged',
@@ -135,7 +137,8 @@ def test_report_on_an_empty_registry(tmp_path: Path) -> None:
 def test_a_pair_a_reviewer_decided_leaves_the_queue(tmp_path: Path) -> None:
     con = _registry(tmp_path / "registry.duckdb", _ROWS)
     con.execute(
-        "INSERT INTO review_decision VALUES "
+        "INSERT INTO review_decision (record_key_l, record_key_r, same, reviewer, decided_at,"
+        " note) VALUES "
         "('079:1', '079:2', false, 'lan', TIMESTAMP '2024-03-01 09:00:00', NULL)"
     )
 

@@ -111,7 +111,10 @@ CREATE TABLE IF NOT EXISTS pin_event (
     person_id            VARCHAR,
     batch_id             VARCHAR NOT NULL,
     "at"                 TIMESTAMP NOT NULL,
-    reason               VARCHAR
+    reason               VARCHAR,
+    chain_seq            BIGINT UNIQUE,        -- audit chain (pipelines/warehouse/audit.py)
+    prev_mac             VARCHAR,
+    mac                  VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS pin_serial (
@@ -162,7 +165,10 @@ CREATE TABLE IF NOT EXISTS run (
     pins_issued          BIGINT NOT NULL,
     persons_pending      BIGINT NOT NULL,
     versions             VARCHAR NOT NULL,     -- JSON: dancu and library versions
-    batch_fingerprint    VARCHAR NOT NULL      -- digest of the batch's files
+    batch_fingerprint    VARCHAR NOT NULL,     -- digest of the batch's files
+    chain_seq            BIGINT UNIQUE,        -- audit chain
+    prev_mac             VARCHAR,
+    mac                  VARCHAR
 );
 
 -- Where the batch's model came from: fitted on its records, the registry's
@@ -176,6 +182,7 @@ CREATE TABLE IF NOT EXISTS province (
     region_en            VARCHAR
 );
 
+-- Append-only: a later decision on a pair is a new row (the latest one applies).
 CREATE TABLE IF NOT EXISTS review_decision (
     record_key_l         VARCHAR NOT NULL,
     record_key_r         VARCHAR NOT NULL,
@@ -183,6 +190,13 @@ CREATE TABLE IF NOT EXISTS review_decision (
     reviewer             VARCHAR NOT NULL,
     decided_at           TIMESTAMP NOT NULL,
     note                 VARCHAR,
-    PRIMARY KEY (record_key_l, record_key_r),
+    chain_seq            BIGINT UNIQUE,        -- audit chain
+    prev_mac             VARCHAR,
+    mac                  VARCHAR,
     CHECK (record_key_l < record_key_r)
+);
+
+CREATE TABLE IF NOT EXISTS registry_meta (
+    name                 VARCHAR PRIMARY KEY,  -- pin_key_check / audit_key_check / pin_scheme
+    value                VARCHAR NOT NULL
 );

@@ -19,6 +19,7 @@ from pipelines.ingest.province import ingest_province
 from pipelines.warehouse.paths import staging_dir
 from quality.expectations import MUST, QualityError, validate_records
 from synth import generate
+from tests.registry_helpers import demo_settings
 
 pytestmark = pytest.mark.integration
 
@@ -91,9 +92,11 @@ def test_a_missing_count_column_fails_instead_of_passing(
 
 
 def test_the_pipeline_checks_conservation_on_every_batch(delivery: Path, tmp_path: Path) -> None:
+    from pipelines.warehouse import Retention
+
     warehouse = tmp_path / "warehouse"
     for batch in sorted((delivery / "inbox").iterdir()):
-        summary = run_batch(batch, warehouse)
+        summary = run_batch(batch, warehouse, demo_settings(retention=Retention(keep_staging=True)))
         c = summary.counts
         assert c["rows_read"] == c["rows_loaded"] + c["rows_quarantined"] + c["rows_skipped"]
         stage = staging_dir(warehouse, batch.name)

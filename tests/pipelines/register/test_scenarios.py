@@ -19,12 +19,12 @@ import polars as pl
 import pytest
 
 from dancu.inbox import batch_folders
-from dancu.settings import RunSettings
 from dancu.stages import run_batch
 from domain.identity import decode_prefix
 from domain.reference import provinces
-from pipelines.warehouse.registry import connect, record_decision
+from pipelines.warehouse.registry import record_decision
 from synth import generate
+from tests.registry_helpers import DEMO_KEYS, demo_settings, open_registry
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ class Snapshot:
 
 
 def _snapshot(registry: Path) -> Snapshot:
-    with duckdb.connect(str(registry), read_only=True) as con:
+    with open_registry(registry) as con:
         rows = con.sql("SELECT record_key, person_id, pin FROM source_record").fetchall()
         events = con.sql("SELECT * FROM pin_event ORDER BY event_id").pl()
     return Snapshot({k: pin for k, _, pin in rows}, {k: p for k, p, _ in rows}, events)
@@ -57,7 +57,7 @@ def _snapshot(registry: Path) -> Snapshot:
 def _invariant_violations(registry: Path) -> list[str]:
     """Every invariant of the register that does not hold, in words."""
     found: list[str] = []
-    with duckdb.connect(str(registry), read_only=True) as con:
+    with open_registry(registry) as con:
         persons = con.sql("SELECT * FROM person").pl()
         records = con.sql("SELECT record_key, person_id, pin FROM source_record").pl()
         events = con.sql("SELECT * FROM pin_event").pl()
@@ -149,7 +149,7 @@ class Scenario:
 
 
 def _dump(registry: Path) -> dict[str, list[tuple[object, ...]]]:
-    with duckdb.connect(str(registry), read_only=True) as con:
+    with open_registry(registry) as con:
         return {t: con.sql(f"SELECT * FROM {t} ORDER BY {o}").fetchall() for t, o in TABLES.items()}
 
 
@@ -167,7 +167,7 @@ def _pick_targets(registry: Path, later: set[tuple[str, str]]) -> dict[str, tupl
         )
         or "true"
     )
-    with duckdb.connect(str(registry), read_only=True) as con:
+    with open_registry(registry) as con:
         single = _one(
             con,
             f"""
@@ -263,16 +263,28 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
             single, pending = targets["single"], targets["pending"]
             flipped = "Nữ" if single[7] == "M" else "Nam"
             _resend(batch, [(*single[:7], flipped), (*pending[:7], "Nam")])
-            with connect(registry) as con:
-                record_decision(con, *targets["linked"][:2], same=False, reviewer="test")
-                record_decision(con, *targets["review"][:2], same=True, reviewer="test")
-        run_batch(batch, warehouse)
+            with open_registry(registry, read_only=False) as con:
+                record_decision(
+                    con,
+                    *targets["linked"][:2],
+                    same=False,
+                    reviewer="test",
+                    audit_key=DEMO_KEYS.audit,
+                )
+                record_decision(
+                    con,
+                    *targets["review"][:2],
+                    same=True,
+                    reviewer="test",
+                    audit_key=DEMO_KEYS.audit,
+                )
+        run_batch(batch, warehouse, demo_settings())
         snapshots.append(_snapshot(registry))
         violations.append(_invariant_violations(registry))
         unexplained.append(_unexplained_changes(snapshots[-2], snapshots[-1], batch.name))
     before_force = _dump(registry)
     for batch in batches:
-        run_batch(batch, warehouse, RunSettings(force=True))
+        run_batch(batch, warehouse, demo_settings(force=True))
     return Scenario(
         registry,
         inbox,
@@ -315,7 +327,7 @@ def test_a_pending_person_gets_a_pin_once_the_sex_is_known(scenario: Scenario) -
     pin = scenario.snapshots[1].record_pins[key]
     assert pin is not None and decode_prefix(pin)[1] == "M"
     assert scenario.snapshots[1].record_persons[key] == person_id
-    with duckdb.connect(str(scenario.registry), read_only=True) as con:
+    with open_registry(scenario.registry) as con:
         listed = con.execute(
             "SELECT count(*) FROM pending_verification WHERE person_id = ?", [person_id]
         ).fetchall()
@@ -349,7 +361,7 @@ def test_a_reviewers_link_merges_two_persons_and_the_older_pin_survives(
     assert order[survivor] < order[retired]
     merged = after.events.filter(pl.col("event") == "merged")
     assert (retired, survivor) in set(merged.select("pin", "other_pin").iter_rows())
-    with duckdb.connect(str(scenario.registry), read_only=True) as con:
+    with open_registry(scenario.registry) as con:
         status = con.execute(
             "SELECT status, merged_into_pin FROM person WHERE pin = ?", [retired]
         ).fetchall()

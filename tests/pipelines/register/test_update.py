@@ -13,7 +13,7 @@ from domain.schema import RECORD_SCHEMA
 from pipelines.register.update import PreviousRegister, RegisterUpdate, update_register
 
 pytestmark = pytest.mark.unit
-KEY = b"test-key"
+KEY = bytes(range(32))
 
 
 def _records(rows: list[dict[str, Any]]) -> pl.DataFrame:

@@ -8,12 +8,14 @@ one the comments generate; and each view agrees with the tables it summarises.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from dancu import registry_doc
+from tests.registry_helpers import open_registry
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +41,9 @@ def _example_queries(markdown: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def con(cli_warehouse: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(cli_warehouse / "registry.duckdb"), read_only=True)
+def con(cli_warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    with open_registry(cli_warehouse / "registry.duckdb") as connection:
+        yield connection
 
 
 @pytest.mark.parametrize("doc", ["README.md", "docs/registry.md"])
@@ -56,12 +59,15 @@ def test_every_table_view_and_column_is_documented(con: duckdb.DuckDBPyConnectio
         """
         SELECT table_name, column_name FROM duckdb_columns()
         WHERE (comment IS NULL OR comment = '') AND NOT internal
+          AND database_name = current_database()
           AND table_name IN (SELECT table_name FROM duckdb_tables()
                              UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal)
         UNION ALL
-        SELECT table_name, NULL FROM duckdb_tables() WHERE comment IS NULL
+        SELECT table_name, NULL FROM duckdb_tables()
+        WHERE comment IS NULL AND database_name = current_database()
         UNION ALL
-        SELECT view_name, NULL FROM duckdb_views() WHERE NOT internal AND comment IS NULL
+        SELECT view_name, NULL FROM duckdb_views()
+        WHERE NOT internal AND comment IS NULL AND database_name = current_database()
         """
     ).fetchall()
     assert undocumented == []

@@ -1,0 +1,95 @@
+"""Read a workbook in a child process with a memory limit: a crash quarantines the file.
+
+The spreadsheet reader is native code: on a hostile file it can abort the
+whole process (``memory allocation of 549755813888 bytes failed``, SIGABRT),
+which would take the batch down with it. So ``read_workbook_sheets`` runs it
+in a child started by a fork server (polars and fastexcel preloaded: about
+50-100 ms a file) under ``RLIMIT_AS``, with a wall-clock limit. The child
+writes each sheet as Arrow IPC into a private temporary folder that the
+parent reads and removes; a child that dies, runs out of memory or time is
+one quarantine reason (``UnreadableFileError``), and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import os
+import resource
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+_PRELOAD = ["polars", "pyarrow", "fastexcel", "pipelines.ingest.isolation"]
+
+
+class ReaderCrashedError(RuntimeError):
+    """The child reading a file died, ran out of memory or time, or raised."""
+
+
+def _context() -> Any:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
+
+
+def _workbook_child(path: str, out: str, memory_bytes: int) -> None:
+    """In the child: read every sheet as text cells, write ``<i>.arrow`` and ``sheets.json``."""
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    try:
+        import fastexcel
+
+        workbook = fastexcel.read_excel(path)
+        names = list(workbook.sheet_names)
+        for i, name in enumerate(names):
+            sheet = workbook.load_sheet(name, header_row=None, skip_rows=0, dtypes="string")
+            sheet.to_polars().write_ipc(Path(out) / f"{i}.arrow")
+        (Path(out) / "sheets.json").write_text(json.dumps(names))
+    except MemoryError:
+        os._exit(70)
+    except Exception as err:  # fastexcel raises its own error types for broken workbooks
+        (Path(out) / "error.txt").write_text(str(err)[:500])
+
+
+def read_workbook_sheets(
+    path: Path, memory_bytes: int, timeout_seconds: float
+) -> list[tuple[str, pl.DataFrame]]:
+    """Every sheet of a workbook as (name, frame of text cells), read in a limited child.
+
+    Raises:
+        ReaderCrashedError: the child died (a signal, out of memory), took longer
+            than ``timeout_seconds``, or the reader refused the file.
+    """
+    with tempfile.TemporaryDirectory(prefix="dancu-read-") as out:
+        child = _context().Process(
+            target=_workbook_child, args=(str(path), out, memory_bytes), daemon=True
+        )
+        child.start()
+        child.join(timeout_seconds)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            raise ReaderCrashedError(f"reader took longer than {timeout_seconds:g} s; stopped")
+        code = child.exitcode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            raise ReaderCrashedError(
+                f"reader crashed ({name}), probably out of its memory limit "
+                f"({memory_bytes / 2**30:g} GiB)"
+            )
+        if code == 70:
+            raise ReaderCrashedError(f"reader ran out of its memory limit ({memory_bytes:,} bytes)")
+        if code:
+            raise ReaderCrashedError(f"reader exited with status {code}")
+        error = Path(out) / "error.txt"
+        if error.exists():
+            raise ReaderCrashedError(error.read_text())
+        names = json.loads((Path(out) / "sheets.json").read_text())
+        return [
+            (name, pl.read_ipc(io.BytesIO((Path(out) / f"{i}.arrow").read_bytes())))
+            for i, name in enumerate(names)
+        ]
