@@ -19,8 +19,9 @@ export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export PYTHONPATH := $(CURDIR)
 
 AIRFLOW_PORT ?= 8080
+REVIEW_PORT ?= 8765
 
-.PHONY: setup setup-dev demo test lint audit airflow airflow-stop cluster cluster-stop cluster-status clean
+.PHONY: setup setup-dev demo test lint audit airflow airflow-stop cluster cluster-stop cluster-status clean review browser screenshots messages
 
 setup: $(VENV)/.synced
 
@@ -48,8 +49,32 @@ $(VENV)/.synced-dev: uv.lock pyproject.toml | $(UV)
 demo: setup
 	umask 077 && $(BIN)/python -m dancu.demo --inbox data/samples/inbox --warehouse warehouse
 
-test: setup-dev s3-env
+test: setup-dev s3-env browser
 	$(BIN)/python -m pytest
+
+# Debian's chromium for the browser tests (apt-installed when missing and root).
+browser:
+	@scripts/ensure-chromium.sh
+
+# The browser tests again, copying their screenshots into docs/screenshots/ (for the README).
+screenshots: setup-dev browser
+	DANCU_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -m browser -q
+
+# The review workspace on 127.0.0.1:$(REVIEW_PORT) for the warehouse of `make demo`.
+# The first time, it asks for a password for you (your OS user name); add other
+# reviewers with `$(BIN)/dancu review user add NAME --users .review/users`.
+review: setup
+	@test -s .review/users || $(BIN)/dancu review user add "$$(id -un)" --users .review/users
+	$(BIN)/dancu review serve --warehouse warehouse --users .review/users \
+		--secret-file .review/session.key --port $(REVIEW_PORT) --demo
+
+# Extract the pages' messages and merge them into the Vietnamese catalogs (then translate).
+messages: setup
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ --no-location -o .review-quality.pot quality
+	$(BIN)/pybabel update -N -l vi -D report -i .review-quality.pot -d quality/locale
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ --no-location -o .review-workspace.pot dancu/workspace
+	$(BIN)/pybabel update -N -l vi -D workspace -i .review-workspace.pot -d dancu/workspace/locale
+	rm -f .review-quality.pot .review-workspace.pot
 
 lint: setup-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy domain pipelines matching quality synth dancu dags
@@ -93,7 +118,7 @@ cluster-status:
 	DANCU_REPO=$(CURDIR) CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster.sh status
 
 clean:
-	rm -rf $(VENV) .uv-bootstrap .airflow warehouse
+	rm -rf $(VENV) .uv-bootstrap .airflow warehouse .review
 
 # Benchmark-only environment with Splink (bench/vs_splink.py); not a project dependency.
 BENCH_VENV := .bench-venv

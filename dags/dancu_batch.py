@@ -4,21 +4,33 @@
 Runs the same stages as `dancu run`, one Airflow task each, for the batch
 folder `inbox/<batch>`:
 
-1. **plan**: list the province folders (unknown folders are rejected into quarantine);
-2. **ingest**: one mapped task per province folder: read, standardise and stage as Parquet;
-3. **validate_staged**: Great Expectations on the staged records (fails loudly);
-4. **match**: the batch's new or changed records against themselves and everyone
-   registered (blocking, comparisons, Fellegi-Sunter scores, clusters, reviewers' decisions);
+1. **plan**: list the province folders (unknown folders are rejected into quarantine)
+   and pack them into groups of at most 64 MB of files;
+2. **ingest**: one mapped task per group of province folders (a large province is a
+   group of its own): read, standardise and stage as Parquet, province by province;
+3. **validate_staged**: Great Expectations on the staged records (fails loudly; one
+   log line per suite with the checks passed and failed);
+4. **match**: first the reviewers' decisions not yet applied take effect (merges and
+   splits whose PIN events name the decision and the reviewer), then the batch's new or
+   changed records are matched against themselves and everyone registered (blocking,
+   comparisons, Fellegi-Sunter scores, clusters, reviewers' decisions);
 5. **load**: update the persons the batch touched and their PINs, and write
    `registry.duckdb` in one transaction;
-6. **quality**: Great Expectations on the registry and the HTML report.
+6. **quality**: Great Expectations on the registry and the HTML reports (Vietnamese
+   `report.html`, English `report.en.html`).
+
+Each task costs seconds to start (a process, its imports), so the stages are
+grouped where the measurement said so: small provinces share an ingest task,
+and applying decisions runs in the match task (`dancu_review` applies them alone).
 
 Params (all checked before anything runs; a conf key that is not one of them fails
 the run at once): `inbox` (folder holding batch folders, required), `batch` (the batch
 folder name: `YYYY-MM-DD`, optionally `-` or `_` and a suffix; required), `warehouse`
 (where `registry.duckdb` and `report.html` live; required, no default), `settings` (a
 TOML settings file, see `dancu/defaults.toml`; empty for the defaults), `demo` (allow
-the public demo keys; false). The keys come from Airflow's secrets backend (Variables
+the public demo keys; false), `ingest_task_bytes` (bytes of province files one ingest task
+takes on; 64 MB; 1 gives every province its own task, spread over the workers). The keys
+come from Airflow's secrets backend (Variables
 `dancu_secret_pin_key`, `dancu_secret_registry_key`, `dancu_secret_audit_key`), else from
 the key files of the environment or the settings (see `dancu/keys.py`); without them the
 run fails in `plan`. A batch already loaded with exactly the same files is skipped
@@ -26,7 +38,9 @@ run fails in `plan`. A batch already loaded with exactly the same files is skipp
 share it), and every task after `plan` checks that the batch's plan is this run's. Runs of this DAG
 are serialised (`max_active_runs=1`): batches must load in order. The
 `dancu_inbox` DAG triggers a run for each new batch that arrives; a run can also
-be triggered by hand with the params.
+be triggered by hand with the params. The DAG is paused when first created:
+unpause it (the toggle in the UI, or `airflow dags unpause dancu_batch`) before
+its runs start.
 
 Retries are safe: every task overwrites its own outputs; `load` is one DuckDB
 transaction, and once it has committed, a retried `load` finds the batch's
@@ -47,7 +61,9 @@ if TYPE_CHECKING:
 REGISTRY = Asset("dancu-registry")
 #: The batch-name pattern of pipelines/warehouse/paths.py (checked again there).
 BATCH_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[-_][A-Za-z0-9]{1,40})?$"
-CONF_KEYS = frozenset({"inbox", "batch", "warehouse", "settings", "demo"})
+CONF_KEYS = frozenset({"inbox", "batch", "warehouse", "settings", "demo", "ingest_task_bytes"})
+#: dancu.stages.INGEST_TASK_BYTES (not imported here: the DAG file is parsed often).
+INGEST_TASK_BYTES = 64 * 2**20
 _WAIT = 3600.0  # seconds a task waits for another writer (the CLI, a reviewer)
 
 
@@ -71,14 +87,50 @@ def _settings(params: dict[str, Any]) -> RunSettings:
     start_date=dt.datetime(2021, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
+    is_paused_upon_creation=True,
     doc_md=__doc__,
     tags=["dancu"],
     params={
-        "inbox": Param(type="string", minLength=1, description="folder holding batch folders"),
-        "batch": Param(type="string", pattern=BATCH_PATTERN, description="batch folder name"),
-        "warehouse": Param(type="string", minLength=1, description="the warehouse folder"),
-        "settings": Param("", type="string", description="TOML settings file (optional)"),
-        "demo": Param(False, type="boolean", description="allow the public demo keys"),
+        "inbox": Param(
+            type="string",
+            minLength=1,
+            title="Inbox",
+            description="The folder that holds the batch folders (inbox/<batch>/<province>/).",
+        ),
+        "batch": Param(
+            type="string",
+            pattern=BATCH_PATTERN,
+            title="Batch",
+            description="The batch folder's name under the inbox: YYYY-MM-DD, optionally"
+            " - or _ and a suffix (e.g. 2021-06-15).",
+        ),
+        "warehouse": Param(
+            type="string",
+            minLength=1,
+            title="Warehouse",
+            description="The folder of registry.duckdb, the reports and the staging area.",
+        ),
+        "settings": Param(
+            "",
+            type="string",
+            title="Settings file",
+            description="A TOML settings file (every key: dancu/defaults.toml); empty: defaults.",
+        ),
+        "demo": Param(
+            False,
+            type="boolean",
+            title="Demo keys",
+            description="Allow the public demo keys (the bundled samples only).",
+        ),
+        "ingest_task_bytes": Param(
+            INGEST_TASK_BYTES,
+            type="integer",
+            minimum=1,
+            title="Ingest task size",
+            description="Bytes of province files one ingest task takes on: smaller provinces"
+            " share a task, a larger one has its own (1: one task per province, to spread"
+            " the provinces over the workers).",
+        ),
     },
 )
 def dancu_batch() -> None:
@@ -87,7 +139,7 @@ def dancu_batch() -> None:
     @task
     def plan(
         params: dict[str, Any] | None = None, dag_run: Any = None, run_id: str | None = None
-    ) -> list[str]:
+    ) -> list[list[str]]:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from dancu.stages import plan, writer_lock
@@ -105,25 +157,34 @@ def dancu_batch() -> None:
             raise AirflowSkipException(
                 f"batch {params['batch']} is already loaded with these files"
             )
-        return planned.provinces
+        task_bytes = int(params.get("ingest_task_bytes") or INGEST_TASK_BYTES)
+        if task_bytes == INGEST_TASK_BYTES:
+            return planned.groups
+        from dancu.stages import group_provinces
 
-    @task(retries=2, retry_delay=dt.timedelta(seconds=10), map_index_template="{{ province }}")
+        return group_provinces(batch_dir, planned.provinces, task_bytes)
+
+    @task(
+        retries=2,
+        retry_delay=dt.timedelta(seconds=10),
+        map_index_template="{{ provinces | join(' ') | truncate(60) }}",
+    )
     def ingest(
-        province: str, params: dict[str, Any] | None = None, run_id: str | None = None
-    ) -> dict[str, Any]:
-        from dancu.stages import ingest, writer_lock
+        provinces: list[str], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        from dancu.stages import ingest_group, writer_lock
 
         assert params is not None
         batch_dir = Path(params["inbox"]) / params["batch"]
         warehouse = Path(params["warehouse"])
-        command = f"dancu_batch ingest {params['batch']} {province}"
+        command = f"dancu_batch ingest {params['batch']} {' '.join(provinces)}"
         with writer_lock(warehouse, command, shared=True, wait_seconds=_WAIT):
-            summary = ingest(batch_dir, province, warehouse, _settings(params), str(run_id))
-        return summary.to_dict()
+            done = ingest_group(batch_dir, provinces, warehouse, _settings(params), str(run_id))
+        return [summary.to_dict() for summary in done]
 
     @task(retries=1, retry_delay=dt.timedelta(seconds=10))
     def validate_staged(
-        summaries: list[dict[str, Any]],
+        summaries: list[list[dict[str, Any]]],
         params: dict[str, Any] | None = None,
         run_id: str | None = None,
     ) -> dict[str, Any]:
@@ -141,13 +202,14 @@ def dancu_batch() -> None:
     def match(
         staged: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None
     ) -> dict[str, Any]:
-        from dancu.stages import match_batch, writer_lock
+        from dancu.stages import apply_decisions, match_batch, writer_lock
 
         assert params is not None
-        warehouse = Path(params["warehouse"])
-        with writer_lock(warehouse, f"dancu_batch match {params['batch']}", wait_seconds=_WAIT):
-            summary = match_batch(warehouse, params["batch"], _settings(params), str(run_id))
-        return summary.to_dict()
+        warehouse, batch, settings = Path(params["warehouse"]), params["batch"], _settings(params)
+        with writer_lock(warehouse, f"dancu_batch match {batch}", wait_seconds=_WAIT):
+            applied = apply_decisions(warehouse, settings, actor=f"batch {batch}", batch_id=batch)
+            summary = match_batch(warehouse, batch, settings, str(run_id))
+        return {**summary.to_dict(), "decisions": applied.decisions}
 
     @task(outlets=[REGISTRY], retries=2, retry_delay=dt.timedelta(seconds=30))
     def load(
@@ -175,7 +237,7 @@ def dancu_batch() -> None:
             summary = check_quality(warehouse, params["batch"], _settings(params), str(run_id))
         return summary.to_dict()
 
-    summaries = ingest.expand(province=plan())
+    summaries = ingest.expand(provinces=plan())
     # TaskFlow passes XComArgs at parse time and values at run time.
     quality(load(match(validate_staged(summaries))))  # type: ignore[arg-type]
 

@@ -42,10 +42,33 @@ from airflow.sdk import Param, dag, task
     doc_md=__doc__,
     tags=["dancu"],
     params={
-        "inbox": Param(None, type=["null", "string"], description="inbox (else Variable)"),
-        "warehouse": Param(None, type=["null", "string"], description="warehouse (else Variable)"),
-        "settle_minutes": Param(10, type="number", minimum=0),
-        "demo": Param(False, type="boolean", description="allow the public demo keys"),
+        "inbox": Param(
+            None,
+            type=["null", "string"],
+            title="Inbox",
+            description="The folder watched for batch folders (inbox/<batch>/<province>/);"
+            " empty: the Airflow Variable dancu_inbox.",
+        ),
+        "warehouse": Param(
+            None,
+            type=["null", "string"],
+            title="Warehouse",
+            description="The warehouse the triggered dancu_batch runs load into;"
+            " empty: the Airflow Variable dancu_warehouse.",
+        ),
+        "settle_minutes": Param(
+            10,
+            type="number",
+            minimum=0,
+            title="Settle minutes",
+            description="A batch whose files changed less than this many minutes ago waits.",
+        ),
+        "demo": Param(
+            False,
+            type="boolean",
+            title="Demo keys",
+            description="Allow the public demo keys (passed on to dancu_batch).",
+        ),
     },
 )
 def dancu_inbox() -> None:

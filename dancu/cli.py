@@ -1,90 +1,261 @@
-"""The ``dancu`` command: run the pipeline, generate test data, evaluate a registry.
+"""The ``dancu`` command: run the pipeline, generate test data, evaluate a registry, review pairs.
 
-    dancu run --inbox DIR --warehouse DIR [--settings FILE] [--demo]
+    dancu run --inbox DIR --warehouse DIR [--settings FILE] [--force] [--demo]
     dancu generate --persons N --seed S --out DIR [--batches B] [--profile P] [--broken-files]
     dancu evaluate --truth DIR --warehouse DIR [--settings FILE] [--demo]
-    dancu review list --warehouse DIR [--limit N] [--settings FILE] [--demo]
-    dancu review decide --warehouse DIR KEY_A KEY_B (--same | --different) --reviewer NAME
+    dancu review list|decide|confirm|history|apply --warehouse DIR ... [--demo]
+    dancu review serve --warehouse DIR ...   (the review workspace in the browser)
+    dancu review user add|list --users FILE ...
     dancu audit verify --warehouse DIR [--settings FILE] [--demo]
 
 The register's keys (PIN, registry, audit) come from key files: ``DANCU_PIN_KEY_FILE``,
 ``DANCU_DB_KEY_FILE``, ``DANCU_AUDIT_KEY_FILE`` or the settings (see ``dancu.keys``).
 Without them nothing runs; ``--demo`` allows the public demo keys of data/demo-keys/
 (for the bundled samples only). Exit status 0 when the command completed
-(quarantined rows included), 1 with a one-line message when it could not.
+(quarantined rows included), 1 with a one-line message when it could not
+(``--traceback``, anywhere on the line, shows the trace), 2 for a command line
+argparse rejects.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import pwd
 import sys
 import time
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
+
+_DESCRIPTION = (
+    "dancu builds a national population registry (DuckDB) from legacy Vietnamese"
+    " household-register exports: run batches, generate test data, evaluate a"
+    " registry, and review the pairs the model could not decide."
+)
+
+
+def os_user() -> str:
+    """The operating-system user running this process (not $USER, which anyone can set)."""
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dancu")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every command takes, wherever they stand on the line."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--traceback",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="on an error, show the full Python trace instead of one line",
+    )
+    return common
+
+
+def _warehouse(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--warehouse",
+        type=Path,
+        required=True,
+        help="the warehouse folder (holds registry.duckdb and report.html)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dancu", description=__doc__.splitlines()[0])
-    parser.add_argument("--traceback", action="store_true", help="show the full error trace")
-    sub = parser.add_subparsers(dest="command", required=True)
+    common = _common()
+    parser = argparse.ArgumentParser(prog="dancu", description=_DESCRIPTION, parents=[common])
+    parser.add_argument("--version", action="version", version=f"dancu {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="process batch folders into the registry")
-    run.add_argument("--inbox", type=Path, required=True, help="inbox, or one batch folder in it")
-    run.add_argument("--warehouse", type=Path, required=True, help="where registry.duckdb lives")
-    run.add_argument(
-        "--force", action="store_true", help="process batches even if already loaded unchanged"
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="process batch folders into the registry",
+        description="Process each batch folder (in name order) into the registry.",
     )
-    run.add_argument("--settings", type=Path, help="TOML settings file (see dancu/defaults.toml)")
-    run.add_argument("--wait", type=float, default=0.0, help="seconds to wait for another writer")
+    run.add_argument(
+        "--inbox",
+        type=Path,
+        required=True,
+        help="the inbox (every batch folder in it, in order) or one batch folder",
+    )
+    _warehouse(run)
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="process a batch again even when it is already loaded with the same files",
+    )
+    run.add_argument(
+        "--settings", type=Path, help="a TOML settings file (every key: dancu/defaults.toml)"
+    )
+    run.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for another writer (0)"
+    )
     _key_options(run)
 
-    gen = sub.add_parser("generate", help="write a synthetic inbox with its ground truth")
-    gen.add_argument("--persons", type=int, required=True)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--out", type=Path, required=True)
-    gen.add_argument("--batches", type=int, default=1)
-    gen.add_argument("--profile", default="default", choices=["default", "hard", "clean"])
+    gen = sub.add_parser(
+        "generate",
+        parents=[common],
+        help="write a synthetic inbox with its ground truth",
+        description="Write legacy-style exports of a synthetic population, and its truth.",
+    )
+    gen.add_argument("--persons", type=int, required=True, help="how many true persons")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     gen.add_argument(
-        "--broken-files", action="store_true", help="add the broken files of synth.broken"
+        "--out", type=Path, required=True, help="output folder (inbox/ and truth/ below it)"
+    )
+    gen.add_argument("--batches", type=int, default=1, help="how many batches (default 1)")
+    gen.add_argument(
+        "--profile",
+        default="default",
+        choices=["default", "hard", "clean"],
+        help="how dirty the records are (default: default; clean: one UTF-8 CSV per province)",
+    )
+    gen.add_argument(
+        "--broken-files",
+        action="store_true",
+        help="add broken files (truncated, wrong format, empty) to the inbox",
     )
 
-    ev = sub.add_parser("evaluate", help="compare a registry with a generator's truth")
+    ev = sub.add_parser(
+        "evaluate",
+        parents=[common],
+        help="compare a registry with a generator's truth",
+        description="Score the registry's persons against the truth of `dancu generate`.",
+    )
     ev.add_argument("--truth", type=Path, required=True, help="the generator's truth folder")
-    ev.add_argument("--warehouse", type=Path, required=True)
+    _warehouse(ev)
     _key_options(ev)
 
-    review = sub.add_parser("review", help="the clerical-review queue and reviewers' decisions")
-    actions = review.add_subparsers(dest="action", required=True)
-    queue = actions.add_parser("list", help="show the undecided pairs")
-    queue.add_argument("--warehouse", type=Path, required=True)
-    queue.add_argument("--limit", type=int, default=20)
-    _key_options(queue)
-    decide = actions.add_parser(
-        "decide", help="record a decision on a pair; applied from the next run"
-    )
-    decide.add_argument("--warehouse", type=Path, required=True)
-    decide.add_argument("record_a", help="record_key (province_code:local_id)")
-    decide.add_argument("record_b", help="record_key (province_code:local_id)")
-    verdict = decide.add_mutually_exclusive_group(required=True)
-    verdict.add_argument("--same", dest="same", action="store_true", help="one person")
-    verdict.add_argument("--different", dest="same", action="store_false", help="two people")
-    decide.add_argument("--reviewer", required=True)
-    decide.add_argument("--note")
-    _key_options(decide)
+    _review_parser(sub, common)
 
-    audit = sub.add_parser("audit", help="the audit trail of the registry")
-    audit_actions = audit.add_subparsers(dest="action", required=True)
+    audit = sub.add_parser("audit", parents=[common], help="the audit trail of the registry")
+    audit_actions = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = audit_actions.add_parser(
-        "verify", help="check the hash chains; name the first edited or deleted row"
+        "verify",
+        parents=[common],
+        help="check the hash chains; name the first edited or deleted row",
     )
-    verify.add_argument("--warehouse", type=Path, required=True)
+    _warehouse(verify)
     _key_options(verify)
     return parser
 
 
+def _review_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    review = sub.add_parser(
+        "review",
+        parents=[common],
+        help="the clerical-review queue, reviewers' decisions and the workspace",
+        description=(
+            "Decide the pairs the model could not decide. The reviewer is the OS user running"
+            " the command. A decision on a queued pair is in force at once; on any other pair"
+            " it needs a note and a second reviewer's `confirm`. `apply` makes the decisions"
+            " in force take effect on the register now."
+        ),
+    )
+    actions = review.add_subparsers(dest="action", required=True, metavar="ACTION")
+    queue = actions.add_parser("list", parents=[common], help="show the undecided pairs")
+    _warehouse(queue)
+    _key_options(queue)
+    queue.add_argument("--limit", type=int, default=20, help="at most this many pairs (20)")
+
+    decide = actions.add_parser(
+        "decide", parents=[common], help="record your decision on a pair (as the OS user)"
+    )
+    _warehouse(decide)
+    _key_options(decide)
+    decide.add_argument("record_a", help="record_key of one record (province_code:local_id)")
+    decide.add_argument("record_b", help="record_key of the other record")
+    verdict = decide.add_mutually_exclusive_group(required=True)
+    verdict.add_argument(
+        "--same", dest="verdict", action="store_const", const="same", help="one person"
+    )
+    verdict.add_argument(
+        "--different",
+        dest="verdict",
+        action="store_const",
+        const="different",
+        help="two people: never link them",
+    )
+    verdict.add_argument(
+        "--unsure",
+        dest="verdict",
+        action="store_const",
+        const="unsure",
+        help="not sure: leave the pair in the queue for another look",
+    )
+    decide.add_argument("--note", help="why (required for a pair that is not in the review queue)")
+
+    confirm = actions.add_parser(
+        "confirm",
+        parents=[common],
+        help="confirm another reviewer's decision on a pair outside the queue",
+    )
+    _warehouse(confirm)
+    _key_options(confirm)
+    confirm.add_argument("decision_id", type=int, help="the decision's number")
+
+    history = actions.add_parser(
+        "history", parents=[common], help="every decision on a pair, oldest first"
+    )
+    _warehouse(history)
+    _key_options(history)
+    history.add_argument("record_a", help="record_key of one record")
+    history.add_argument("record_b", help="record_key of the other record")
+
+    apply = actions.add_parser(
+        "apply", parents=[common], help="apply the decisions in force to the register now"
+    )
+    _warehouse(apply)
+    _key_options(apply)
+
+    serve = actions.add_parser(
+        "serve", parents=[common], help="start the review workspace (a web page with a login)"
+    )
+    _warehouse(serve)
+    _key_options(serve)
+    serve.add_argument(
+        "--users", type=Path, required=True, help="the users file (`dancu review user add`)"
+    )
+    serve.add_argument(
+        "--secret-file",
+        type=Path,
+        required=True,
+        help="file holding the key that signs session cookies (created, 0600, when missing)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port to listen on (8765)")
+
+    user = actions.add_parser("user", parents=[common], help="manage the review workspace's users")
+    user_actions = user.add_subparsers(dest="user_action", required=True, metavar="ACTION")
+    add = user_actions.add_parser(
+        "add", parents=[common], help="add a user, or set a user's password"
+    )
+    add.add_argument("name", help="the login name")
+    add.add_argument(
+        "--users", type=Path, required=True, help="the users file (created, 0600, when missing)"
+    )
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of asking twice",
+    )
+    listing = user_actions.add_parser("list", parents=[common], help="list the users")
+    listing.add_argument("--users", type=Path, required=True, help="the users file")
+
+
 def _key_options(parser: argparse.ArgumentParser) -> None:
     if not any(a.dest == "settings" for a in parser._actions):
-        parser.add_argument("--settings", type=Path, help="TOML settings file (key files)")
+        parser.add_argument(
+            "--settings", type=Path, help="a TOML settings file (key files, matching rules)"
+        )
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -100,6 +271,7 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _run(args: argparse.Namespace) -> None:
     from dancu.inbox import batch_folders, stray_entries
+    from dancu.progress import Progress
     from dancu.stages import run_batch
 
     settings = _settings(args)
@@ -110,9 +282,13 @@ def _run(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"no batch folders under '{args.inbox}'")
     for batch in batches:
         started = time.perf_counter()
-        summary = run_batch(batch, args.warehouse, settings, wait_seconds=args.wait)
+        progress = Progress("dancu run")
+        try:
+            summary = run_batch(batch, args.warehouse, settings, progress, wait_seconds=args.wait)
+        finally:
+            progress.close()
         print(summary.to_text())
-        print(f"  took {time.perf_counter() - started:.1f} s")
+        print(f"  took {time.perf_counter() - started:.1f} s", flush=True)
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -126,7 +302,20 @@ def _generate(args: argparse.Namespace) -> None:
         profile=args.profile,
         broken_files=args.broken_files,
     )
-    print(summary)
+    formats = ", ".join(f"{n} {k}" for k, n in sorted(summary.files_by_format.items()))
+    print(
+        "\n".join(
+            [
+                f"generated {summary.persons:,} persons in {len(summary.batches)} batch(es):"
+                f" {', '.join(summary.batches)}",
+                f"  rows {summary.records:,} about persons ({summary.flawed_rows:,} flawed)"
+                f" + {summary.junk_rows:,} other rows",
+                f"  files {summary.files:,} ({formats})",
+                f"  inbox: {summary.out / 'inbox'}",
+                f"  truth: {summary.out / 'truth'}",
+            ]
+        )
+    )
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -136,39 +325,116 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(evaluate(args.truth, args.warehouse, keys.registry).to_text())
 
 
+def _registry(warehouse: Path) -> Path:
+    from pipelines.warehouse import REGISTRY_FILE
+
+    registry = warehouse / REGISTRY_FILE
+    if not registry.exists():
+        raise FileNotFoundError(f"no registry at '{registry}': run `dancu run` first")
+    return registry
+
+
 def _review(args: argparse.Namespace) -> None:
+    if args.action == "user":
+        _users(args)
+        return
+    if args.action == "serve":
+        from dancu.workspace.app import serve
+
+        serve(
+            args.warehouse,
+            users=args.users,
+            secret_file=args.secret_file,
+            host=args.host,
+            port=args.port,
+            settings=_settings(args),
+        )
+        return
+    if args.action == "apply":
+        from dancu.stages import apply_decisions
+
+        _registry(args.warehouse)
+        summary = apply_decisions(args.warehouse, _settings(args), actor=os_user())
+        print(summary.to_text())
+        return
+    _review_registry(args)
+
+
+def _review_registry(args: argparse.Namespace) -> None:
     import polars as pl
 
-    from dancu.stages import writer_lock
-    from pipelines.warehouse import REGISTRY_FILE, connect
-    from pipelines.warehouse.registry import record_decision, undecided_pairs
+    from dancu.stages import anchor_audit, writer_lock
+    from pipelines.warehouse import connect
+    from pipelines.warehouse.registry import (
+        confirm_decision,
+        decision_history,
+        record_decision,
+        undecided_pairs,
+    )
 
     keys = _settings(args).require_keys()
-    registry = args.warehouse / REGISTRY_FILE
-    if not registry.exists():
-        raise FileNotFoundError(f"no registry at '{registry}'")
-    if args.action == "list":
-        with (
-            pl.Config(tbl_rows=args.limit, tbl_cols=-1, fmt_str_lengths=40, tbl_width_chars=200),
-            connect(registry, keys.registry, read_only=True) as con,
-        ):
-            print(undecided_pairs(con, args.limit))
+    registry = _registry(args.warehouse)
+    table = pl.Config(tbl_rows=200, tbl_cols=-1, fmt_str_lengths=40, tbl_width_chars=200)
+    if args.action in ("list", "history"):
+        with table, connect(registry, keys.registry, read_only=True) as con:
+            if args.action == "list":
+                print(undecided_pairs(con, args.limit))
+            else:
+                print(decision_history(con, args.record_a, args.record_b))
         return
     with (
-        writer_lock(args.warehouse, "dancu review decide"),
+        writer_lock(args.warehouse, f"dancu review {args.action}"),
         connect(registry, keys.registry) as con,
     ):
-        left, right = record_decision(
+        if args.action == "confirm":
+            confirm_decision(con, args.decision_id, os_user(), audit_key=keys.audit)
+            anchor_audit(args.warehouse, con, keys)
+            print(
+                f"decision #{args.decision_id} confirmed by {os_user()};"
+                " `dancu review apply` applies it"
+            )
+            return
+        decision = record_decision(
             con,
             args.record_a,
             args.record_b,
-            same=args.same,
-            reviewer=args.reviewer,
+            verdict=args.verdict,
+            reviewer=os_user(),
             note=args.note,
             audit_key=keys.audit,
         )
-    verdict = "the same person" if args.same else "different people"
-    print(f"recorded: {left} and {right} are {verdict}; applied from the next run")
+        anchor_audit(args.warehouse, con, keys)
+    said = {"same": "the same person", "different": "different people", "unsure": "not sure"}
+    wait = (
+        "`dancu review apply` applies it"
+        if decision.queued
+        else "not in the queue: in force once another reviewer runs"
+        f" `dancu review confirm {decision.decision_id}`"
+    )
+    print(
+        f"decision #{decision.decision_id} by {decision.reviewer}: {decision.record_key_l} and"
+        f" {decision.record_key_r} are {said[decision.verdict]}; {wait}"
+    )
+
+
+def _users(args: argparse.Namespace) -> None:
+    import getpass
+
+    from dancu.workspace.users import Users
+
+    users = Users(args.users)
+    if args.user_action == "list":
+        for name in users.names():
+            print(name)
+        return
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise ValueError("the two passwords differ")
+    users.set_password(args.name, password)
+    print(f"user {args.name} saved in {args.users}")
 
 
 def _audit(args: argparse.Namespace) -> None:
@@ -197,8 +463,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         commands[args.command](args)
+    except KeyboardInterrupt:
+        print(f"dancu {args.command}: interrupted", file=sys.stderr)
+        return 130
     except Exception as err:  # one clear line for users; --traceback for developers
-        if args.traceback:
+        if getattr(args, "traceback", False):
             raise
         message = str(err).splitlines()[0] if str(err) else ""
         print(f"dancu {args.command}: {type(err).__name__}: {message}", file=sys.stderr)

@@ -24,14 +24,15 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -41,7 +42,7 @@ from dancu.settings import RunSettings
 from dancu.summary import RunSummary
 from domain.schema import FILE_COUNT_SCHEMA, LINK_SCHEMA, QUARANTINE_SCHEMA, RECORD_SCHEMA
 from domain.vntext import CONTROL_CHARACTERS
-from matching import FITTED, LinkResult, MatchModel, default_model, link_records
+from matching import FITTED
 from pipelines.ingest import (
     IngestSummary,
     UnknownProvinceError,
@@ -49,7 +50,13 @@ from pipelines.ingest import (
     ingest_province,
     rejected_folder,
 )
-from pipelines.register import Scope, affected_records, batch_scope, update_register
+from pipelines.register import (
+    Scope,
+    affected_records,
+    batch_scope,
+    name_decisions,
+    update_register,
+)
 from pipelines.register.serials import PIN_SCHEME
 from pipelines.warehouse import (
     ANALYST_FILE,
@@ -59,6 +66,7 @@ from pipelines.warehouse import (
     check_batch_name,
     connect,
     load_batch,
+    load_review,
     match_link_rows,
     private_dir,
     private_files,
@@ -70,15 +78,22 @@ from pipelines.warehouse import (
     write_parquet_atomic,
 )
 from pipelines.warehouse.analyst import write_analyst
-from pipelines.warehouse.audit import anchor_line, append_anchor
+from pipelines.warehouse.audit import anchor_line, append_anchor, chain
+
+if TYPE_CHECKING:
+    from matching import LinkResult, MatchModel
+
 from pipelines.warehouse.registry import (
     batch_model,
     check_keys,
     fitted_models_before,
+    pending_decisions,
+    person_records,
     read_decisions,
     read_previous,
     record_clusters,
     registered_records,
+    stored_links,
 )
 
 
@@ -98,6 +113,18 @@ def writer_lock(
     private_files()
     with warehouse_lock(warehouse, command, wait_seconds, shared=shared):
         yield
+
+
+def anchor_audit(warehouse: Path, con: Any, keys: Keys) -> None:
+    """Chain what ``con`` wrote and append the chains' heads to the warehouse's anchor file.
+
+    For writers outside a batch's load (reviewers' decisions and
+    confirmations), so a deleted last decision is caught like a deleted last
+    event (see ``pipelines.warehouse.audit``).
+    """
+    heads = chain(con, keys.audit)
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    append_anchor(warehouse, anchor_line(keys.audit, heads, at))
 
 
 def key_checks(keys: Keys) -> dict[str, str]:
@@ -180,12 +207,46 @@ class QualitySummary:
 
 
 @dataclass(frozen=True)
+class ApplySummary:
+    """What applying reviewers' decisions changed."""
+
+    decisions: int  # decisions applied (in force, not applied before)
+    events: dict[str, int] = field(default_factory=dict)  # pin_events written, by kind
+    batch_id: str = ""  # the batch_id of those events
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the summary as plain data (for XCom)."""
+        return asdict(self)
+
+    def to_text(self) -> str:
+        """One line for a user."""
+        if not self.decisions:
+            return "no decision waits to be applied"
+        done = ", ".join(f"{n} {kind}" for kind, n in sorted(self.events.items())) or "no change"
+        return f"applied {self.decisions} decision(s) ({self.batch_id}): PIN events {done}"
+
+
+#: Input bytes one Airflow ingest task takes on: small provinces share a task,
+#: since starting a task costs seconds while a small province takes a fraction of one.
+INGEST_TASK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
 class Plan:
-    """The province folders of a batch, or that it is already loaded with these files."""
+    """The province folders of a batch, or that it is already loaded with these files.
+
+    Attributes:
+        batch_id: The batch (its folder's name).
+        provinces: Its province folders, in order.
+        already_loaded: The registry holds the batch with exactly these files.
+        groups: The provinces in groups of at most ``INGEST_TASK_BYTES`` of
+            files (a larger province alone): one Airflow ingest task each.
+    """
 
     batch_id: str
     provinces: list[str]
     already_loaded: bool = False
+    groups: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the plan as plain data (for XCom)."""
@@ -214,7 +275,32 @@ def plan(batch_dir: Path, warehouse: Path, settings: RunSettings, token: str | N
             check_keys(con, key_checks(keys), record=False)
     if not settings.force and batch_is_loaded(batch_dir, warehouse, keys.registry):
         return Plan(batch_id, [], already_loaded=True)
-    return Plan(batch_id, plan_batch(batch_dir, warehouse, token or secrets.token_hex(16)))
+    provinces = plan_batch(batch_dir, warehouse, token or secrets.token_hex(16))
+    return Plan(batch_id, provinces, groups=group_provinces(batch_dir, provinces))
+
+
+def group_provinces(
+    batch_dir: Path, provinces: list[str], max_bytes: int = INGEST_TASK_BYTES
+) -> list[list[str]]:
+    """The provinces in order, packed into groups of at most ``max_bytes`` of files.
+
+    A province larger than ``max_bytes`` is a group of its own; so the large
+    provinces of a national batch still get a task each, and the many small
+    ones of a small batch share one.
+    """
+    groups: list[list[str]] = []
+    size = 0
+    for code in provinces:
+        files = 0
+        # os.walk does not follow links (nor does ingest: a link is quarantined).
+        for root, _dirs, names in os.walk(batch_dir / code):
+            files += sum(os.lstat(os.path.join(root, n)).st_size for n in names)
+        if not groups or size + files > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(code)
+        size += files
+    return groups
 
 
 def plan_batch(batch_dir: Path, warehouse: Path, token: str = "") -> list[str]:
@@ -278,6 +364,13 @@ def ingest(
     return ingest_province(batch_dir, province_code, warehouse / "staging", settings.read_limits)
 
 
+def ingest_group(
+    batch_dir: Path, provinces: list[str], warehouse: Path, settings: RunSettings, token: str
+) -> list[IngestSummary]:
+    """Ingest several province folders one after the other (one Airflow task)."""
+    return [ingest(batch_dir, code, warehouse, settings, token) for code in provinces]
+
+
 def staged_records(warehouse: Path, batch_id: str) -> pl.DataFrame:
     """The standardised records ingest staged for a batch."""
     return read_staged(warehouse / "staging", batch_id, "records", RECORD_SCHEMA)
@@ -324,6 +417,8 @@ def match_batch(warehouse: Path, batch_id: str, settings: RunSettings, token: st
     cannot-link rule or a reviewer's decision now separates them), and every
     reviewer's decision is applied.
     """
+    from matching import default_model, link_records
+
     private_files()
     _planned(warehouse, batch_id, token)
     keys = settings.require_keys()
@@ -363,6 +458,8 @@ def last_accepted_model(stored: list[tuple[str, str]]) -> list[MatchModel]:
     cannot fit a model passing its self-check falls back on it (source
     ``registry:<batch_id>``); an empty list when there is none.
     """
+    from matching import MatchModel
+
     for other, parameters in stored:
         data = json.loads(parameters)
         if "comparisons" in data and data.get("source", FITTED) == FITTED:
@@ -497,13 +594,13 @@ def _run_id(batch_id: str, started_at: dt.datetime) -> str:
 def check_quality(
     warehouse: Path, batch_id: str, settings: RunSettings, token: str
 ) -> QualitySummary:
-    """Validate the registry; write the HTML report (the staged records' checks too); tidy staging.
+    """Validate the registry; write the HTML reports (vi, en) with both validations; tidy staging.
 
-    The staged records' report is the one ``validate_staged`` kept (they are
-    validated again only when it is missing). The registry's must-hold checks
-    already ran inside the load; here they are reported. Once the report is
-    written the batch's staging (plain copies of its records) is removed,
-    unless the settings keep it.
+    The staged records' validation is the one ``validate_staged`` kept (it
+    is run again only when that file is missing). The registry's must-hold
+    checks already ran inside the load; here they are reported. Once the
+    report is written the batch's staging (plain copies of its records) is
+    removed, unless the settings keep it.
 
     Raises:
         quality.expectations.QualityError: a must-hold expectation failed
@@ -521,15 +618,27 @@ def check_quality(
     keys = settings.require_keys()
     _planned(warehouse, batch_id, token)
     kept = _validation_file(warehouse, batch_id, "records")
-    if kept.exists():
-        records_report = read_validation_json(kept)
-    else:
-        staged = staged_records(warehouse, batch_id)
-        records_report = validate_records(staged, staged_files(warehouse, batch_id))
+    records_report = (
+        read_validation_json(kept)
+        if kept.exists()
+        else validate_records(
+            staged_records(warehouse, batch_id), staged_files(warehouse, batch_id)
+        )
+    )
     with connect(warehouse / REGISTRY_FILE, keys.registry, read_only=True) as con:
         registry_report = validate_registry(con)
         reports = [records_report, registry_report]
-        report = write_report(con, warehouse / REPORT_FILE, reports)
+        thresholds = settings.match.thresholds
+        report = write_report(
+            con,
+            warehouse / REPORT_FILE,
+            reports,
+            thresholds={
+                "link": thresholds.link,
+                "review": thresholds.review,
+                "bridge": thresholds.bridge,
+            },
+        )
     for r in reports:
         write_validation_json(r, _validation_file(warehouse, batch_id, r.suite_name))
     for r in reports:
@@ -539,15 +648,108 @@ def check_quality(
     return QualitySummary(str(report), sum(len(r.results) for r in reports))
 
 
+def apply_decisions(
+    warehouse: Path, settings: RunSettings, *, actor: str, batch_id: str | None = None
+) -> ApplySummary:
+    """Apply the reviewers' decisions in force that are not applied yet, now.
+
+    The persons that hold a record of such a decision are clustered again
+    under every decision in force (``matching.reviewed_clusters``: the same
+    rules as a batch), their persons and PINs updated (``update_register``:
+    merges, splits, and PINs re-issued when a merge corrects a sex or a
+    year) and written in one transaction. Each event names the decision and
+    its reviewer. Nothing else is matched or scored again.
+
+    Args:
+        warehouse: The warehouse folder.
+        settings: The run's settings (matching rules, keys).
+        actor: Who applies them: the user, or the batch (recorded in ``review_action``).
+        batch_id: The ``batch_id`` of the events: the batch that applies them
+            before loading, else ``review:<last decision id>``.
+
+    The caller holds the warehouse's writer lock (``writer_lock``).
+    """
+    from quality.expectations import validate_registry
+
+    private_files()
+    keys = settings.require_keys()
+    registry = warehouse / REGISTRY_FILE
+    if not registry.exists():
+        return ApplySummary(0)
+
+    def before_commit(con: Any) -> None:
+        validate_registry(con).raise_for_failures()
+
+    with connect(registry, keys.registry) as con:
+        check_keys(con, key_checks(keys), record=False)
+        pending = pending_decisions(con)
+        if pending.is_empty():
+            return ApplySummary(0)
+        from matching import reviewed_clusters
+
+        batch_id = batch_id or f"review:{int(pending['decision_id'].max())}"  # type: ignore[arg-type]
+        record_keys = sorted(set(pending["record_key_l"]) | set(pending["record_key_r"]))
+        records = person_records(con, record_keys)
+        before = records.select("record_key", "person_id")
+        reviewed = reviewed_clusters(
+            records.drop("person_id"),
+            before.rename({"person_id": "cluster_id"}),
+            stored_links(con, records),
+            read_decisions(con),
+            settings.match,
+        )
+        previous = read_previous(con)
+        update = update_register(
+            records.drop("person_id"),
+            reviewed.clusters,
+            previous.restricted_to(before),
+            batch_id,
+            keys.pin,
+        )
+        update = name_decisions(update, before, pending)
+        heads = load_review(
+            con,
+            update,
+            pending,
+            reviewed.held_back,
+            actor=actor,
+            batch_id=batch_id,
+            audit_key=keys.audit,
+            before_commit=before_commit,
+        )
+        write_analyst(con, warehouse / ANALYST_FILE, keys.pseudonym)
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    append_anchor(warehouse, anchor_line(keys.audit, heads, at))
+    kinds = update.events["event"].value_counts().sort("event").iter_rows()
+    return ApplySummary(pending.height, {k: int(n) for k, n in kinds}, batch_id)
+
+
+#: Called after each step of a run: the step's name and the rows it handled.
+ProgressHook = Callable[[str, "int | None"], None]
+
+
+def _quiet(stage: str, rows: int | None = None) -> None:
+    """The progress hook of a run nobody watches."""
+
+
 def run_batch(
-    batch_dir: Path, warehouse: Path, settings: RunSettings, wait_seconds: float = 0.0
+    batch_dir: Path,
+    warehouse: Path,
+    settings: RunSettings,
+    progress: ProgressHook | None = None,
+    wait_seconds: float = 0.0,
 ) -> RunSummary:
     """Run every stage for one batch folder, in order, in this process, holding the lock.
+
+    ``progress`` is called after each step (each province's ingest, then
+    each stage) with the step and its rows; ``progress.expect(n)`` is
+    called first when it has that method.
 
     The summary's ``seconds`` holds each stage's wall time (``ingest`` over all
     provinces) and matching's own steps as ``match.<step>``.
     """
     settings.require_keys()
+    step = progress or _quiet
     batch_id = check_batch_name(batch_dir.name)
     seconds: dict[str, float] = {}
     with writer_lock(warehouse, f"dancu run {batch_id}", wait_seconds=wait_seconds):
@@ -566,18 +768,31 @@ def run_batch(
             return RunSummary(batch_id, 0, {}, {}, "", str(warehouse / REGISTRY_FILE), skipped=True)
         provinces = planned.provinces
         lap("plan")
+        expect = getattr(progress, "expect", None)
+        if expect is not None:
+            expect(len(provinces) + 6)
+        step(f"{batch_id} plan: {len(provinces)} province folders", None)
         for code in provinces:
-            ingest(batch_dir, code, warehouse, settings, token)
+            ingested = ingest(batch_dir, code, warehouse, settings, token)
+            step(f"{batch_id} ingest {code}", ingested.rows_read)
         lap("ingest")
-        validate_staged(warehouse, batch_id, token)
+        validated = validate_staged(warehouse, batch_id, token)
         lap("validate_staged")
+        passed = validated.checks - validated.failed
+        step(f"{batch_id} validate: {passed}/{validated.checks} checks passed", validated.records)
+        applied = apply_decisions(warehouse, settings, actor=f"batch {batch_id}", batch_id=batch_id)
+        lap("apply_decisions")
+        step(f"{batch_id} apply decisions: {applied.decisions}", None)
         match = match_batch(warehouse, batch_id, settings, token)
         lap("match")
+        step(f"{batch_id} match: {match.pairs:,} candidate pairs", match.records)
         counts = register_and_load(warehouse, batch_id, settings, started_at, token)
         lap("register_and_load")
+        step(f"{batch_id} load", counts["rows_loaded"])
         quality = check_quality(warehouse, batch_id, settings, token)
         lap("quality")
-    seconds |= {f"match.{step}": t for step, t in match.seconds.items()}
+        step(f"{batch_id} quality: {quality.expectations} checks", None)
+    seconds |= {f"match.{name}": t for name, t in match.seconds.items()}
     return RunSummary(
         batch_id=batch_id,
         provinces=len(provinces),
@@ -586,4 +801,5 @@ def run_batch(
         report=quality.report,
         registry=str(warehouse / REGISTRY_FILE),
         seconds=seconds,
+        decisions_applied=applied.decisions,
     )

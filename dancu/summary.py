@@ -22,6 +22,7 @@ class RunSummary:
     registry: str
     skipped: bool = False
     seconds: dict[str, float] = field(default_factory=dict)  # per stage (and match.<step>)
+    decisions_applied: int = 0
 
     def _model_line(self) -> str:
         source = self.match.get("model_source", "fitted")
@@ -48,6 +49,7 @@ class RunSummary:
                 f" (link {self.match.get('pairs_link', 0):,},"
                 f" review {self.match.get('pairs_review', 0):,})",
                 self._model_line(),
+                f"  reviewers' decisions applied {self.decisions_applied:,}",
                 f"  registry: {self.registry}",
                 f"  report:   {self.report}",
                 *self._stage_lines(),

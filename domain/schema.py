@@ -101,6 +101,7 @@ EVENT_SCHEMA = pl.Schema(
         "other_pin": pl.String(),
         "person_id": pl.String(),
         "reason": pl.String(),
+        "decision_id": pl.Int64(),  # the reviewer's decision that made it, else null
     }
 )
 

@@ -39,7 +39,7 @@ from matching.comparisons import Comparison, comparison_vectors
 from matching.fellegi_sunter import match_weight, prior_weight
 from matching.prepare import source_field
 from matching.rules import cannot_link_pairs
-from matching.settings import MatchSettings
+from matching.settings import FITTED, MatchSettings
 
 #: Strength (pairs) of a Dirichlet prior on m centred on u in the M step: a
 #: level no training match reached gets a bounded negative weight instead of
@@ -103,9 +103,6 @@ class TrainingSession:
 #: (``python -m dancu.fit_default_model``); a run falls back on it when neither
 #: the batch nor the registry gives an accepted model.
 DEFAULT_MODEL_FILE = Path(__file__).with_name("default_model.json")
-
-#: ``MatchModel.source`` of a model fitted on the run's own records.
-FITTED = "fitted"
 
 
 @dataclass(frozen=True)

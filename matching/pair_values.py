@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import polars as pl
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
@@ -170,6 +169,8 @@ def _column_scores(
     """Scores (one row per scorer, one column per pair) of one column's pairs of values."""
     left, right = frame[f"{column}_l"], frame[f"{column}_r"]
     # Hash-based, unlike numpy's sort-based unique: each pair's index among the distinct keys.
+    import pandas as pd  # only here: a process that only reads settings skips pandas
+
     inverse, keys = pd.factorize(_pair_keys(left, right))
     entry = cache.scored.get((column, scorers)) if cache is not None else None
     if entry is None or entry.dtype != left.dtype:

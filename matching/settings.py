@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from matching.comparisons import Comparison, default_comparisons
 from matching.rules import PairRule, default_rules
 
+#: ``MatchModel.source`` of a model fitted on the run's own records (the other
+#: sources are ``registry:<batch_id>`` and ``default``).
+FITTED = "fitted"
+
 
 @dataclass(frozen=True)
 class BlockingRule:

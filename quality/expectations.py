@@ -29,6 +29,7 @@ with ``severity=WARN`` (GX ``warning``) is reported but never fails the run.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -49,6 +50,9 @@ _MAX_EXAMPLES = 5
 
 class QualityError(Exception):
     """Raised when a must-hold expectation failed."""
+
+
+_LOG = logging.getLogger("dancu.quality")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,17 @@ class ValidationReport:
     def failures(self, severity: str = MUST) -> list[ExpectationResult]:
         """Return the failed expectations of ``severity``."""
         return [r for r in self.results if not r.success and r.severity == severity]
+
+    def summary_line(self) -> str:
+        """One line: the suite, its checks passed and failed (must-hold and should-hold)."""
+        failed = [r for r in self.results if not r.success]
+        must = sum(1 for r in failed if r.severity == MUST)
+        verdict = "passed" if self.success else "FAILED"
+        return (
+            f"Great Expectations suite '{self.suite_name}' {verdict}: {len(self.results)} checks,"
+            f" {len(self.results) - len(failed)} passed, {len(failed)} failed"
+            f" ({must} must-hold, {len(failed) - must} warnings)"
+        )
 
     def raise_for_failures(self) -> None:
         """Raise :class:`QualityError` when a must-hold expectation failed.
@@ -503,11 +518,19 @@ def _reduced(
 
 
 def _run_suites(suite_name: str, frames: Sequence[tuple[_Table, pl.DataFrame]]) -> ValidationReport:
-    """Run each table's checks on its reduced frames in one ephemeral GX context."""
+    """Run each table's checks on its reduced frames in one ephemeral GX context.
+
+    Great Expectations' own logging (hundreds of lines per run at INFO and
+    DEBUG) is kept to warnings; the suite's outcome is logged as one line on
+    the ``dancu.quality`` logger instead.
+    """
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     import great_expectations.expectations as gxe
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]:
+        logging.getLogger(name).setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas(f"dancu_{suite_name}")
@@ -550,7 +573,9 @@ def _run_suites(suite_name: str, frames: Sequence[tuple[_Table, pl.DataFrame]]) 
         order = {check.name: i for i, check in enumerate(table.checks)}
         results.extend(sorted(table_results, key=lambda r: order.get(r.name, len(order))))
     success = not any(not r.success and r.severity == MUST for r in results)
-    return ValidationReport(suite_name=suite_name, success=success, results=results)
+    report = ValidationReport(suite_name=suite_name, success=success, results=results)
+    _LOG.info("%s", report.summary_line())
+    return report
 
 
 def _result(table: str, gx_result: Any, rows: list[int], table_rows: int) -> ExpectationResult:

@@ -27,9 +27,9 @@ def bar_chart(
     labels: Sequence[str],
     values: Sequence[int],
     *,
-    title: str,
-    xlabel: str,
-    ylabel: str,
+    title: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
     log_y: bool = False,
 ) -> bytes:
     """Draw a vertical bar chart.
@@ -37,9 +37,9 @@ def bar_chart(
     Args:
         labels: Category labels, drawn left to right.
         values: One value per label.
-        title: Chart title.
-        xlabel: Label of the category axis.
-        ylabel: Label of the value axis.
+        title: Chart title (None: none, the page captions the chart).
+        xlabel: Label of the category axis (None: none).
+        ylabel: Label of the value axis (None: none).
         log_y: Use a logarithmic value axis (for long-tailed counts).
 
     Returns:
@@ -53,18 +53,28 @@ def bar_chart(
     if log_y:
         ax.set_yscale("log")
         ax.set_ylim(bottom=0.5)  # a bar of 1 stays visible
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    _label(ax, title, xlabel, ylabel)
     return _png(fig)
+
+
+def _label(ax: object, title: str | None, xlabel: str | None, ylabel: str | None) -> None:
+    """Set whichever of the title and axis labels are given."""
+    if title:
+        ax.set_title(title)  # type: ignore[attr-defined]
+    if xlabel:
+        ax.set_xlabel(xlabel)  # type: ignore[attr-defined]
+    if ylabel:
+        ax.set_ylabel(ylabel)  # type: ignore[attr-defined]
 
 
 def stacked_histogram(
     groups: Mapping[str, Sequence[float]],
     colours: Mapping[str, str],
     *,
-    title: str,
-    xlabel: str,
+    title: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = "pairs",
+    legend: Mapping[str, str] | None = None,
     bins: int = 40,
 ) -> bytes:
     """Draw a histogram of several groups stacked on shared bins.
@@ -75,6 +85,9 @@ def stacked_histogram(
         colours: Colour per group name.
         title: Chart title.
         xlabel: Label of the value axis.
+        ylabel: Label of the count axis.
+        legend: The legend's name for each group (default: the group's name);
+            an empty mapping draws no legend (the page gives one).
         bins: Number of equal-width bins over the range of all values.
 
     Returns:
@@ -88,13 +101,12 @@ def stacked_histogram(
             [list(groups[name]) for name in names],
             bins=bins,
             stacked=True,
-            label=names,
+            label=[(legend or {}).get(name, name) for name in names],
             color=[colours.get(name, "#888888") for name in names],
         )
-        ax.legend(fontsize=8)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("pairs")
+        if legend is None or legend:
+            ax.legend(fontsize=8)
+    _label(ax, title, xlabel, ylabel)
     return _png(fig)
 
 

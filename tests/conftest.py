@@ -61,3 +61,14 @@ def cli_warehouse(tmp_path_factory: pytest.TempPathFactory, sample_inbox: Path) 
     )
     assert result.returncode == 0, result.stderr
     return warehouse
+
+
+@pytest.fixture(scope="session")
+def one_batch_warehouse(tmp_path_factory: pytest.TempPathFactory, sample_inbox: Path) -> Path:
+    """A warehouse holding the first sample batch (run in this process); copy it to change it."""
+    from dancu.stages import run_batch
+    from tests.registry_helpers import demo_settings
+
+    warehouse = tmp_path_factory.mktemp("one-batch")
+    run_batch(sample_inbox / "2021-06-15", warehouse, demo_settings())
+    return warehouse

@@ -2,7 +2,8 @@
 
 ``batch_scope`` says which records a batch run works on; ``affected_records``
 which persons it may change; ``update_register`` decides persons and PINs
-(keep, merge, split, cancel, pending) with ``PinEvent``s; ``golden_records``
+(keep, merge, split, cancel, pending) with ``PinEvent``s, and ``name_decisions``
+names the reviewer's decision behind each event of applying one; ``golden_records``
 chooses each person's canonical values (survivorship); ``make_pins`` issues
 serials under the register's key.
 """
@@ -15,6 +16,7 @@ from pipelines.register.update import (
     PreviousRegister,
     RegisterUpdate,
     affected_records,
+    name_decisions,
     update_register,
 )
 
@@ -28,5 +30,6 @@ __all__ = [
     "batch_scope",
     "golden_records",
     "make_pins",
+    "name_decisions",
     "update_register",
 ]

@@ -48,10 +48,11 @@ class PinEvent:
     other_pin: str | None
     person_id: str
     reason: str
+    decision_id: int | None = None
 
-    def as_row(self) -> tuple[str | None, ...]:
+    def as_row(self) -> tuple[str | int | None, ...]:
         """The event in ``EVENT_SCHEMA`` column order."""
-        return (self.event, self.pin, self.other_pin, self.person_id, self.reason)
+        return (self.event, self.pin, self.other_pin, self.person_id, self.reason, self.decision_id)
 
 
 def _event_frame(events: list[PinEvent]) -> pl.DataFrame:
@@ -391,3 +392,62 @@ def _issue_pins(
         pl.when(pl.col("pin").is_null()).then(pl.col("pending_reason")).alias("pending_reason"),
     )
     return persons.drop("_prefix", "pin_before", "evidence_pin", "_name_flagged"), final, serials
+
+
+def name_decisions(
+    update: RegisterUpdate, before: pl.DataFrame, decisions: pl.DataFrame
+) -> RegisterUpdate:
+    """Name, in each event of applying reviewers' decisions, the decision that caused it.
+
+    An event concerns a person: its records after the update (or, for a
+    merged person, before it). The event names the latest of ``decisions``
+    on a pair with a record among them; a merge or a split says so in its
+    reason, with the decision's number and reviewer.
+
+    Args:
+        update: The register update that applied the decisions.
+        before: ``record_key``, ``person_id`` before the update.
+        decisions: The decisions applied: ``decision_id``, ``record_key_l``,
+            ``record_key_r``, ``verdict``, ``reviewer``.
+    """
+    if update.events.is_empty() or decisions.is_empty():
+        return update
+    ends = pl.concat(
+        [
+            decisions.select("decision_id", "reviewer", record_key="record_key_l"),
+            decisions.select("decision_id", "reviewer", record_key="record_key_r"),
+        ]
+    )
+    records = pl.concat(
+        [
+            update.record_person.select("record_key", "person_id"),
+            before.select("record_key", "person_id"),
+        ]
+    ).unique()
+    latest = (
+        records.join(ends, on="record_key")
+        .sort("decision_id")
+        .group_by("person_id")
+        .agg(pl.col("decision_id").last(), pl.col("reviewer").last())
+    )
+    by_decision = pl.concat_str(
+        pl.lit("by reviewer decision #"),
+        pl.col("decision_id").cast(pl.String),
+        pl.lit(" ("),
+        pl.col("reviewer"),
+        pl.lit(")"),
+    )
+    named = pl.col("decision_id").is_not_null()
+    events = (
+        update.events.drop("decision_id")
+        .join(latest, on="person_id", how="left", maintain_order="left")
+        .with_columns(
+            reason=pl.when(named & (pl.col("event") == "merged"))
+            .then(pl.concat_str(pl.lit("merged "), by_decision))
+            .when(named & (pl.col("event") == "split"))
+            .then(pl.concat_str(pl.col("reason"), pl.lit(" "), by_decision))
+            .otherwise(pl.col("reason"))
+        )
+        .select(EVENT_SCHEMA.names())
+    )
+    return replace(update, events=events)

@@ -9,7 +9,7 @@ writes the analysts' minimised ``analyst.duckdb``; ``sql/`` holds the DDL,
 views and column comments.
 """
 
-from pipelines.warehouse.load import BatchTables, load_batch, match_link_rows
+from pipelines.warehouse.load import BatchTables, load_batch, load_review, match_link_rows
 from pipelines.warehouse.lock import WarehouseLockedError, warehouse_lock
 from pipelines.warehouse.parquet import read_staged, write_parquet_atomic
 from pipelines.warehouse.paths import (
@@ -42,6 +42,7 @@ __all__ = [
     "connect",
     "inside",
     "load_batch",
+    "load_review",
     "match_link_rows",
     "private_dir",
     "private_files",

@@ -1,6 +1,6 @@
 """A tamper-evident audit trail: the append-only tables hash-chained with a keyed MAC.
 
-Each chained table (``CHAINED``: ``pin_event``, ``review_decision``, ``run``;
+Each chained table (``CHAINED``: ``pin_event``, ``review_decision``, ``review_action``, ``run``;
 any append-only table can be added) has three columns: ``chain_seq``
 (1, 2, 3, … in the order rows were added), ``prev_mac`` and ``mac``::
 
@@ -40,7 +40,8 @@ import pyarrow as pa
 #: The chained tables and the order their new rows are chained in.
 CHAINED: dict[str, str] = {
     "pin_event": "event_id",
-    "review_decision": "decided_at, record_key_l, record_key_r",
+    "review_decision": "decision_id",
+    "review_action": "decision_id, action",
     "run": "started_at, run_id",
 }
 ANCHOR_FILE = "audit-anchor.jsonl"

@@ -79,6 +79,62 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(con.execute(sql).fetchall()[0][0])
 
 
+def _register_frames(update: RegisterUpdate) -> dict[str, pl.DataFrame]:
+    """The frames ``_write_register`` reads, by the names it reads them."""
+    serials = pl.DataFrame(
+        {"prefix": list(update.serials_issued), "issued": list(update.serials_issued.values())},
+        schema={"prefix": pl.String, "issued": pl.Int32},
+    )
+    return {
+        "record_person": update.record_person,
+        "persons": update.persons,
+        "events": update.events,
+        "serials": serials,
+    }
+
+
+def _write_register(
+    con: duckdb.DuckDBPyConnection, update: RegisterUpdate, batch_id: str, now: dt.datetime
+) -> None:
+    """Write the register update (inside the caller's transaction, frames registered)."""
+    con.execute(
+        """
+        UPDATE source_record s SET person_id = r.person_id, pin = r.pin
+        FROM record_person r
+        WHERE s.record_key = r.record_key
+          AND (s.person_id IS DISTINCT FROM r.person_id OR s.pin IS DISTINCT FROM r.pin)
+        """
+    )
+    # Only the persons and records the update touched are rewritten.
+    con.execute("DELETE FROM person WHERE person_id IN (SELECT person_id FROM persons)")
+    con.execute("INSERT INTO person BY NAME SELECT * FROM persons ORDER BY person_id")
+    con.execute(
+        "DELETE FROM household_member WHERE record_key IN (SELECT record_key FROM record_person)"
+    )
+    con.execute(
+        """
+        INSERT INTO household_member
+        SELECT province_code, household_id, record_key, person_id, pin, relation_to_head
+        FROM source_record
+        WHERE household_id IS NOT NULL
+          AND record_key IN (SELECT record_key FROM record_person)
+        ORDER BY province_code, household_id, record_key
+        """
+    )
+    first_id = con.execute("SELECT coalesce(max(event_id), 0) + 1 FROM pin_event").fetchall()
+    con.execute(
+        """
+        INSERT INTO pin_event
+            (event_id, event, pin, other_pin, person_id, batch_id, "at", reason, decision_id)
+        SELECT ? + row_number() OVER () - 1, event, pin, other_pin, person_id, ?, ?, reason,
+               decision_id
+        FROM events
+        """,
+        [first_id[0][0], batch_id, now],
+    )
+    con.execute("INSERT OR REPLACE INTO pin_serial SELECT prefix, issued FROM serials")
+
+
 def load_batch(
     con: duckdb.DuckDBPyConnection,
     batch: BatchTables,
@@ -110,17 +166,10 @@ def load_batch(
         registry.KeyMismatchError: the registry was built with other keys.
     """
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    serials = pl.DataFrame(
-        {"prefix": list(update.serials_issued), "issued": list(update.serials_issued.values())},
-        schema={"prefix": pl.String, "issued": pl.Int32},
-    )
     frames = {
         "records": batch.records,
-        "record_person": update.record_person,
-        "persons": update.persons,
-        "events": update.events,
+        **_register_frames(update),
         "pairs": batch.pairs,
-        "serials": serials,
         "quarantine_frame": batch.quarantine,
         "files": batch.files,
     }
@@ -149,43 +198,8 @@ def load_batch(
             f"SELECT {columns} FROM incoming ORDER BY record_key"
         )
         con.execute("DROP TABLE incoming")
-        con.execute(
-            """
-            UPDATE source_record s SET person_id = r.person_id, pin = r.pin
-            FROM record_person r
-            WHERE s.record_key = r.record_key
-              AND (s.person_id IS DISTINCT FROM r.person_id OR s.pin IS DISTINCT FROM r.pin)
-            """
-        )
-        # Only the persons and records this batch touched are rewritten.
-        con.execute("DELETE FROM person WHERE person_id IN (SELECT person_id FROM persons)")
-        con.execute("INSERT INTO person BY NAME SELECT * FROM persons ORDER BY person_id")
-        con.execute(
-            "DELETE FROM household_member "
-            "WHERE record_key IN (SELECT record_key FROM record_person)"
-        )
-        con.execute(
-            """
-            INSERT INTO household_member
-            SELECT province_code, household_id, record_key, person_id, pin, relation_to_head
-            FROM source_record
-            WHERE household_id IS NOT NULL
-              AND record_key IN (SELECT record_key FROM record_person)
-            ORDER BY province_code, household_id, record_key
-            """
-        )
+        _write_register(con, update, batch.batch_id, now)
         con.execute("INSERT OR REPLACE INTO match_link BY NAME SELECT * FROM pairs")
-        first_id = con.execute("SELECT coalesce(max(event_id), 0) + 1 FROM pin_event").fetchall()
-        con.execute(
-            """
-            INSERT INTO pin_event
-                (event_id, event, pin, other_pin, person_id, batch_id, "at", reason)
-            SELECT ? + row_number() OVER () - 1, event, pin, other_pin, person_id, ?, ?, reason
-            FROM events
-            """,
-            [first_id[0][0], batch.batch_id, now],
-        )
-        con.execute("INSERT OR REPLACE INTO pin_serial SELECT prefix, issued FROM serials")
         con.execute("DELETE FROM quarantine WHERE batch_id = ?", [batch.batch_id])
         con.execute("INSERT INTO quarantine BY NAME SELECT * FROM quarantine_frame")
         con.execute("DELETE FROM ingest_file WHERE batch_id = ?", [batch.batch_id])
@@ -233,3 +247,84 @@ def load_batch(
         for name in frames:
             con.unregister(name)
     return counts, heads
+
+
+def load_review(
+    con: duckdb.DuckDBPyConnection,
+    update: RegisterUpdate,
+    applied: pl.DataFrame,
+    held_back: pl.DataFrame,
+    *,
+    actor: str,
+    batch_id: str,
+    audit_key: bytes,
+    before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> dict[str, tuple[int, str]]:
+    """Apply reviewers' decisions to the register in one transaction.
+
+    Writes the register update (its events carry ``batch_id``), sets each
+    decided pair's ``match_link`` row to the verdict (``decided_by =
+    'reviewer'``), sends the links the new clusters hold back to review, and
+    records an ``applied`` action for each decision.
+
+    Args:
+        con: Write connection to the registry.
+        update: The register after the decisions.
+        applied: The decisions applied: ``decision_id``, ``record_key_l``,
+            ``record_key_r``, ``verdict``.
+        held_back: ``record_key_l``, ``record_key_r``, ``decision``, ``decided_by``.
+        actor: Who applied them (the user, or the batch).
+        batch_id: The ``batch_id`` of the events (the batch, or ``review:<id>``).
+        audit_key: The key of the audit chains, extended in the same transaction.
+        before_commit: Called inside the transaction once everything is
+            written (the registry's must-hold checks); raising rolls it back.
+
+    Returns:
+        The heads of the audit chains.
+    """
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    frames = {
+        **_register_frames(update),
+        "applied": applied.select("decision_id", "record_key_l", "record_key_r", "verdict"),
+        "held_back": held_back,
+    }
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _write_register(con, update, batch_id, now)
+        con.execute(
+            """
+            UPDATE match_link m
+            SET decision = h.decision, decided_by = h.decided_by
+            FROM held_back h
+            WHERE m.record_key_l = h.record_key_l AND m.record_key_r = h.record_key_r
+            """
+        )
+        con.execute(
+            """
+            UPDATE match_link m
+            SET decision = CASE a.verdict WHEN 'same' THEN 'link' ELSE 'non_link' END,
+                decided_by = 'reviewer'
+            FROM applied a
+            WHERE m.record_key_l = a.record_key_l AND m.record_key_r = a.record_key_r
+              AND a.verdict <> 'unsure'
+            """
+        )
+        con.execute(
+            'INSERT INTO review_action (decision_id, action, actor, "at", batch_id)'
+            " SELECT decision_id, 'applied', ?, ?, ? FROM applied ORDER BY decision_id",
+            [actor, now, batch_id],
+        )
+        heads = chain(con, audit_key)
+        if before_commit is not None:
+            before_commit(con)
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in frames:
+            con.unregister(name)
+    return heads

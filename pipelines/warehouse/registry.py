@@ -17,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import hashlib
 import importlib.util
 import json
 import os
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -32,6 +34,7 @@ import polars as pl
 from domain.reference import provinces
 from domain.schema import DECISION_SCHEMA, RECORD_SCHEMA
 from pipelines.register.update import PreviousRegister
+from pipelines.warehouse.audit import chain
 
 _VERSIONED = ("dancu", "polars", "duckdb", "rapidfuzz", "pyarrow", "great-expectations")
 
@@ -127,6 +130,11 @@ def connect(path: Path, key: str, read_only: bool = False) -> Iterator[duckdb.Du
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     con = open_database(path, key, read_only=read_only, spill=None if read_only else spill)
     try:
+        tables = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall()[0][0]
+        if read_only or tables:
+            check_registry(con, path)
         if not read_only:
             create_schema(con)
         yield con
@@ -144,7 +152,15 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
 
     Idempotent: tables are created when missing, views replaced, comments set
     again (``sql/comments.csv`` is their single source, also for docs/registry.md).
+    A registry already at this schema (``schema_version`` holds the digest of
+    the three files) is left alone: that takes a few milliseconds instead of a second.
     """
+    digest = _schema_digest()
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
+    ).fetchall()[0][0]
+    if exists and con.execute("SELECT digest FROM schema_version").fetchall() == [(digest,)]:
+        return
     con.execute(_sql_text("registry.sql"))
     if not con.execute("SELECT count(*) FROM province").fetchall()[0][0]:
         rows = [(p.code, p.name, p.name_ascii, p.region_en) for p in provinces().values()]
@@ -170,6 +186,16 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
                 f"COMMENT ON {kinds[target]} {target} IS {sql_literal(row['comment'])};"
             )
     con.execute("\n".join(statements))
+    con.execute("DELETE FROM schema_version")
+    con.execute("INSERT INTO schema_version VALUES (?)", [digest])
+
+
+def _schema_digest() -> str:
+    """SHA-256 of the DDL, the views and the comments this code creates."""
+    digest = hashlib.sha256()
+    for name in ("registry.sql", "views.sql", "comments.csv"):
+        digest.update(_sql_text(name).encode("utf-8"))
+    return digest.hexdigest()
 
 
 def schema_comments() -> list[dict[str, str]]:
@@ -233,6 +259,19 @@ def registered_records(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return frame.cast(RECORD_SCHEMA)  # type: ignore[arg-type]
 
 
+def person_records(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:
+    """Every record of the persons that hold one of ``keys``, with its ``person_id``."""
+    frame = con.sql(
+        f"""
+        SELECT {", ".join(RECORD_SCHEMA)}, person_id FROM source_record
+        WHERE person_id IN (SELECT person_id FROM source_record WHERE record_key IN $keys)
+        ORDER BY record_key
+        """,
+        params={"keys": keys},
+    ).pl()
+    return frame.cast({**RECORD_SCHEMA, "person_id": pl.String()})  # type: ignore[arg-type,dict-item]
+
+
 def registry_person_keys(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """``province_code``, ``local_id`` and ``predicted`` (the person) of every source record."""
     return con.sql("SELECT province_code, local_id, person_id AS predicted FROM source_record").pl()
@@ -242,29 +281,85 @@ class UnknownRecordError(ValueError):
     """A decision names a record that is not in the registry."""
 
 
+class DecisionError(ValueError):
+    """A decision or a confirmation the rules do not allow."""
+
+
+class NotARegistryError(ValueError):
+    """A DuckDB file that does not hold a dancu registry."""
+
+
+VERDICTS = ("same", "different", "unsure")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A stored decision: its number, the ordered pair, and whether it is in force."""
+
+    decision_id: int
+    record_key_l: str
+    record_key_r: str
+    verdict: str
+    reviewer: str
+    queued: bool  # in force at once; otherwise once a second reviewer confirms it
+    supersedes: int | None
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def check_registry(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
+    """Raise ``NotARegistryError`` unless ``con`` holds the registry's tables.
+
+    Raises:
+        NotARegistryError: the database lacks a table of the registry.
+    """
+    found = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall()
+    }
+    missing = sorted({"person", "source_record", "match_link", "pin_event"} - found)
+    if missing:
+        raise NotARegistryError(
+            f"'{path}' is not a dancu registry (no table {missing[0]}); "
+            "give the warehouse folder that `dancu run` wrote"
+        )
+
+
 def record_decision(
     con: duckdb.DuckDBPyConnection,
     record_a: str,
     record_b: str,
     *,
-    same: bool,
+    verdict: str,
     reviewer: str,
     note: str | None = None,
     audit_key: bytes,
-) -> tuple[str, str]:
-    """Append a reviewer's decision on a pair (chained in the audit trail); return the pair.
+) -> Decision:
+    """Append a reviewer's decision on a pair (chained in the audit trail).
 
-    Decisions are append-only: a later decision on the same pair is a new row,
-    and the latest applies (``read_decisions``).
+    A previous decision on the pair is superseded, never overwritten. The
+    reviewer is the authenticated user (the caller's business: the OS
+    user for the command line, the logged-in user for the workspace). A
+    pair in the review queue (``match_link.decision = 'review'``) is decided
+    at once; any other pair needs a note, and the decision is in force only
+    once a second reviewer confirms it (``confirm_decision``).
 
     Raises:
         UnknownRecordError: If either record is not in ``source_record``.
-        ValueError: If both keys are the same record, or no reviewer is named.
+        DecisionError: An unknown verdict, the same record twice, no
+            reviewer, or a pair outside the queue without a note.
     """
+    if verdict not in VERDICTS:
+        raise DecisionError(f"verdict must be one of {', '.join(VERDICTS)}, not '{verdict}'")
     if record_a == record_b:
-        raise ValueError(f"a decision needs two different records, got '{record_a}' twice")
+        raise DecisionError(f"a decision needs two different records, got '{record_a}' twice")
     if not reviewer.strip():
-        raise ValueError("name the reviewer (--reviewer)")
+        raise DecisionError("a decision needs an authenticated reviewer")
+    note = note.strip() if note and note.strip() else None
     known = {
         k
         for (k,) in con.execute(
@@ -275,32 +370,197 @@ def record_decision(
     if missing:
         raise UnknownRecordError(f"no source record '{missing[0]}' in the registry")
     left, right = sorted((record_a, record_b))
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    from pipelines.warehouse.audit import chain
-
+    queued = bool(
+        con.execute(
+            "SELECT count(*) FROM match_link WHERE record_key_l = ? AND record_key_r = ? "
+            "AND decision = 'review'",
+            [left, right],
+        ).fetchall()[0][0]
+    )
+    if not queued and note is None:
+        raise DecisionError(
+            f"{left} and {right} are not in the review queue: give the reason in a note;"
+            " a second reviewer must then confirm the decision"
+        )
     con.execute("BEGIN TRANSACTION")
     try:
+        ((next_id, previous),) = con.execute(
+            """
+            SELECT (SELECT coalesce(max(decision_id), 0) + 1 FROM review_decision),
+                   (SELECT max(decision_id) FROM review_decision
+                    WHERE record_key_l = ? AND record_key_r = ?)
+            """,
+            [left, right],
+        ).fetchall()
         con.execute(
-            "INSERT INTO review_decision (record_key_l, record_key_r, same, reviewer, decided_at,"
-            " note) VALUES (?, ?, ?, ?, ?, ?)",
-            [left, right, same, reviewer.strip(), now, note],
+            "INSERT INTO review_decision (decision_id, record_key_l, record_key_r, verdict,"
+            " reviewer, decided_at, note, supersedes, queued) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [next_id, left, right, verdict, reviewer.strip(), _utc_now(), note, previous, queued],
         )
         chain(con, audit_key)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return left, right
+    return Decision(int(next_id), left, right, verdict, reviewer.strip(), queued, previous)
+
+
+def confirm_decision(
+    con: duckdb.DuckDBPyConnection, decision_id: int, reviewer: str, *, audit_key: bytes
+) -> None:
+    """A second reviewer confirms a decision on a pair that was not queued.
+
+    Raises:
+        DecisionError: No such decision; it was on a queued pair (nothing to
+            confirm); it is superseded or already confirmed; or the
+            confirming reviewer is the one who decided.
+    """
+    rows = con.execute(
+        """
+        SELECT d.reviewer, d.queued,
+               (SELECT max(decision_id) FROM review_decision x
+                WHERE x.record_key_l = d.record_key_l AND x.record_key_r = d.record_key_r),
+               (SELECT count(*) FROM review_action a
+                WHERE a.decision_id = d.decision_id AND a.action = 'confirmed')
+        FROM review_decision d WHERE d.decision_id = ?
+        """,
+        [decision_id],
+    ).fetchall()
+    if not rows:
+        raise DecisionError(f"no decision #{decision_id}")
+    decided_by, queued, latest, confirmed = rows[0]
+    if queued:
+        raise DecisionError(
+            f"decision #{decision_id} was on a queued pair: it needs no confirmation"
+        )
+    if latest != decision_id:
+        raise DecisionError(f"decision #{decision_id} is superseded by #{latest}")
+    if confirmed:
+        raise DecisionError(f"decision #{decision_id} is already confirmed")
+    if not reviewer.strip() or reviewer.strip() == decided_by:
+        raise DecisionError(
+            f"decision #{decision_id} was made by {decided_by}: another reviewer must confirm it"
+        )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            'INSERT INTO review_action (decision_id, action, actor, "at", batch_id)'
+            " VALUES (?, 'confirmed', ?, ?, NULL)",
+            [decision_id, reviewer.strip(), _utc_now()],
+        )
+        chain(con, audit_key)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def read_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """All decisions, as matching takes them (``record_key_l``, ``record_key_r``, ``same``)."""
+    """The decisions in force, as matching takes them: ``record_key_l``, ``record_key_r``, ``same``.
+
+    A pair marked "not sure" constrains nothing.
+    """
     frame = con.sql(
-        "SELECT record_key_l, record_key_r, same FROM review_decision "
-        "QUALIFY row_number() OVER (PARTITION BY record_key_l, record_key_r "
-        "ORDER BY chain_seq DESC NULLS LAST, decided_at DESC) = 1 ORDER BY ALL"
+        "SELECT record_key_l, record_key_r, verdict = 'same' AS same "
+        "FROM review_decision_in_force WHERE verdict <> 'unsure' ORDER BY ALL"
     ).pl()
     return frame.cast(DECISION_SCHEMA)  # type: ignore[arg-type]
+
+
+def pending_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Decisions in force not yet applied to the register, in the order decided.
+
+    Columns: ``decision_id``, ``record_key_l``, ``record_key_r``, ``verdict``, ``reviewer``.
+    """
+    return con.sql(
+        """
+        SELECT decision_id, record_key_l, record_key_r, verdict, reviewer
+        FROM review_decision_in_force WHERE applied_at IS NULL ORDER BY decision_id
+        """
+    ).pl()
+
+
+def stored_links(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> pl.DataFrame:
+    """``match_link`` pairs decided ``link`` between the records in ``keys`` (``record_key``)."""
+    con.register("_keys", keys.select("record_key").to_arrow())
+    try:
+        return con.sql(
+            """
+            SELECT record_key_l, record_key_r, match_weight, decided_by
+            FROM match_link
+            WHERE decision = 'link'
+              AND record_key_l IN (SELECT record_key FROM _keys)
+              AND record_key_r IN (SELECT record_key FROM _keys)
+            ORDER BY record_key_l, record_key_r
+            """
+        ).pl()
+    finally:
+        con.unregister("_keys")
+
+
+def decision_history(con: duckdb.DuckDBPyConnection, record_a: str, record_b: str) -> pl.DataFrame:
+    """Every decision on a pair, oldest first, with who confirmed and when it was applied."""
+    left, right = sorted((record_a, record_b))
+    return con.sql(
+        """
+        SELECT d.decision_id, d.verdict, d.reviewer, d.decided_at, d.note, d.supersedes,
+               d.queued, c.actor AS confirmed_by, a."at" AS applied_at
+        FROM review_decision d
+        LEFT JOIN review_action c ON c.decision_id = d.decision_id AND c.action = 'confirmed'
+        LEFT JOIN review_action a ON a.decision_id = d.decision_id AND a.action = 'applied'
+        WHERE d.record_key_l = $l AND d.record_key_r = $r
+        ORDER BY d.decision_id
+        """,
+        params={"l": left, "r": right},
+    ).pl()
+
+
+def awaiting_confirmation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Decisions on pairs outside the queue that no second reviewer has confirmed yet."""
+    return con.sql(
+        """
+        SELECT d.decision_id, d.record_key_l, d.record_key_r, d.verdict, d.reviewer,
+               d.decided_at, d.note
+        FROM review_decision d
+        WHERE NOT d.queued
+          AND d.decision_id = (SELECT max(decision_id) FROM review_decision x
+                               WHERE x.record_key_l = d.record_key_l
+                                 AND x.record_key_r = d.record_key_r)
+          AND NOT EXISTS (SELECT 1 FROM review_action a
+                          WHERE a.decision_id = d.decision_id AND a.action = 'confirmed')
+        ORDER BY d.decision_id
+        """
+    ).pl()
+
+
+def review_queue(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The whole review queue, one row per pair, for filtering: keys, names, birth,
+    provinces, weight, probability, why in doubt (``decided_by``), ``last_verdict``, batch.
+    """
+    return con.sql(
+        """
+        SELECT q.record_key_l, q.record_key_r, q.full_name_l, q.full_name_r,
+               q.date_of_birth_l, q.date_of_birth_r, q.birth_year_l, q.birth_year_r,
+               q.sex_l, q.sex_r, m.province_code_l, m.province_code_r,
+               q.match_weight, q.match_probability, q.decided_by, q.last_verdict, q.batch_id
+        FROM review_queue q
+        JOIN match_link m USING (record_key_l, record_key_r)
+        ORDER BY q.match_weight DESC NULLS LAST, q.record_key_l, q.record_key_r
+        """
+    ).pl()
+
+
+def recent_events(con: duckdb.DuckDBPyConnection, limit: int = 50) -> pl.DataFrame:
+    """The latest PIN events, newest first, with the decision and reviewer that made them."""
+    return con.sql(
+        """
+        SELECT e.event_id, e.event, e.pin, e.other_pin, e.person_id, e.batch_id, e."at",
+               e.reason, e.decision_id, d.reviewer
+        FROM pin_event e LEFT JOIN review_decision d USING (decision_id)
+        ORDER BY e.event_id DESC LIMIT $limit
+        """,
+        params={"limit": limit},
+    ).pl()
 
 
 def undecided_pairs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pl.DataFrame:

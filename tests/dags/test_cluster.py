@@ -139,6 +139,7 @@ def test_dancu_batch_on_two_celery_workers_gives_dancu_runs_registry(
         "batch": batch.name,
         "warehouse": str(shared),
         "demo": True,  # the workers open the registry with the public demo keys
+        "ingest_task_bytes": 1,  # one ingest task per province (else small ones share one)
     }
     api.trigger("dancu_batch", "batch-1", conf)
     state = api.wait("dancu_batch", "batch-1", timeout=900)

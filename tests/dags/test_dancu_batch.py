@@ -24,8 +24,20 @@ def test_the_dagbag_loads_without_import_errors(airflow_db: Path) -> None:
     assert bag.import_errors == {}
     dag = bag.get_dag("dancu_batch")
     assert dag is not None
-    assert {"plan", "ingest", "validate_staged", "match", "load", "quality"} <= set(dag.task_ids)
+    assert {
+        "plan",
+        "ingest",
+        "validate_staged",
+        "match",
+        "load",
+        "quality",
+    } <= set(dag.task_ids)
     assert dag.doc_md and "dancu_batch" in dag.doc_md
+    for dag_id in ("dancu_batch", "dancu_inbox", "dancu_review"):
+        found = bag.get_dag(dag_id)
+        assert found is not None and found.is_paused_upon_creation is True
+        for name, param in found.params.items():
+            assert param.description, f"{dag_id} param {name} has no description"
 
 
 def _snapshot(warehouse: Path) -> dict[str, list[tuple]]:
@@ -58,6 +70,40 @@ def test_a_dag_run_on_the_samples_gives_the_cli_registry(
         run = dag.test(run_conf=conf)
         assert "success" in str(run.state), f"DAG run for {batch.name} ended {run.state}"
     mapped = {ti.map_index for ti in run.get_task_instances() if ti.task_id == "ingest"}
-    assert len(mapped) > 1  # one mapped task per province folder
+    assert mapped == {0}  # the small provinces of a small batch share one ingest task
     assert (warehouse / "report.html").exists()
     assert _snapshot(warehouse) == _snapshot(cli_warehouse)
+
+
+def test_the_review_dag_applies_a_decision_now(
+    airflow_db: Path, one_batch_warehouse: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from pipelines.warehouse.registry import record_decision
+    from tests.registry_helpers import DEMO_KEYS
+
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
+    shutil.copy(one_batch_warehouse / "registry.duckdb", warehouse / "registry.duckdb")
+    with open_registry(warehouse / "registry.duckdb", read_only=False) as con:
+        ((left, right),) = con.execute(
+            "SELECT record_key_l, record_key_r FROM review_queue WHERE pin_l IS NOT NULL"
+            " AND pin_r IS NOT NULL ORDER BY ALL LIMIT 1"
+        ).fetchall()
+        decision = record_decision(
+            con, left, right, verdict="same", reviewer="lan", audit_key=DEMO_KEYS.audit
+        )
+    conf = {"warehouse": str(warehouse), "demo": True}
+    run = _bag().get_dag("dancu_review").test(run_conf=conf)
+    assert "success" in str(run.state)
+    with open_registry(warehouse / "registry.duckdb") as con:
+        persons = con.execute(
+            "SELECT count(DISTINCT person_id) FROM source_record WHERE record_key IN (?, ?)",
+            [left, right],
+        ).fetchall()
+        events = con.execute("SELECT decision_id FROM pin_event WHERE event = 'merged'").fetchall()
+        actor = con.execute("SELECT actor FROM review_action").fetchall()
+    assert persons == [(1,)]
+    assert events == [(decision.decision_id,)]
+    assert actor[0][0].startswith("airflow dancu_review")

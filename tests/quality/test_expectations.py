@@ -7,6 +7,7 @@ the report plumbing is tested on hand-made reports without GX.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,7 +69,8 @@ INSERT INTO run (run_id, batch_id, started_at, ended_at, status, rows_read, rows
 """
 
 _PINS = """
-INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, "at", reason) VALUES
+INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, "at", reason)
+VALUES
     (1, 'issued', '001085000001', NULL, 'p1', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
     (2, 'issued', '001085000002', NULL, 'p4', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
     (3, 'issued', '079303000001', NULL, 'p2', 'b1', TIMESTAMP '2024-01-01 08:05:00', 'new PIN'),
@@ -154,8 +156,8 @@ _MUTATIONS = [
     ),
     ("UPDATE source_record SET pin = NULL WHERE record_key = '001:2'", "source_record.pin_agrees"),
     (
-        'INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, "at", '
-        "reason) VALUES (6, 'issued', '079303000001', NULL, 'p6', 'b2', "
+        'INSERT INTO pin_event (event_id, event, pin, other_pin, person_id, batch_id, "at",'
+        " reason) VALUES (6, 'issued', '079303000001', NULL, 'p6', 'b2', "
         "TIMESTAMP '2024-02-01 08:00:00', 'new PIN');"
         "UPDATE pin_serial SET issued = 2 WHERE prefix = '079303'",
         "pin_event.issued_once",
@@ -218,6 +220,19 @@ _GOOD = {
     "dob_precision": "day",
     "sex": "M",
 }
+
+
+def test_great_expectations_logs_one_line_per_suite(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        report = validate_records(_records([_GOOD]))
+    from_gx = [r for r in caplog.records if r.name.startswith("great_expectations")]
+    ours = [r.getMessage() for r in caplog.records if r.name == "dancu.quality"]
+    assert [r for r in from_gx if r.levelno < logging.WARNING] == []
+    checks = len(report.results)
+    assert ours == [
+        f"Great Expectations suite 'records' passed: {checks} checks, {checks} passed,"
+        " 0 failed (0 must-hold, 0 warnings)"
+    ]
 
 
 def test_validate_records_passes_clean_records_with_nulls_where_allowed() -> None:

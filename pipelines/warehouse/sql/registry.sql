@@ -182,19 +182,52 @@ CREATE TABLE IF NOT EXISTS province (
     region_en            VARCHAR
 );
 
--- Append-only: a later decision on a pair is a new row (the latest one applies).
+-- The schema this registry was last brought up to (digest of registry.sql,
+-- views.sql and comments.csv): a connection skips the DDL when it matches.
+CREATE TABLE IF NOT EXISTS schema_version (
+    digest               VARCHAR NOT NULL
+);
+
+-- Reviewers' decisions (issues 12 and 13). Append-only: no row is ever
+-- updated or deleted. A later decision on a pair supersedes the earlier one
+-- (supersedes = its decision_id); the audit chain hashes the rows in
+-- decision_id order. A decision on a pair that was not in the review queue
+-- (queued = false) is in force only once a second reviewer confirms it.
 CREATE TABLE IF NOT EXISTS review_decision (
+    decision_id          BIGINT PRIMARY KEY,   -- 1, 2, 3... in the order decided
     record_key_l         VARCHAR NOT NULL,
     record_key_r         VARCHAR NOT NULL,
-    same                 BOOLEAN NOT NULL,     -- true: one person; false: never link
-    reviewer             VARCHAR NOT NULL,
+    verdict              VARCHAR NOT NULL,     -- same / different / unsure
+    reviewer             VARCHAR NOT NULL,     -- authenticated user: OS user or workspace login
     decided_at           TIMESTAMP NOT NULL,
-    note                 VARCHAR,
+    note                 VARCHAR,              -- required when queued is false
+    supersedes           BIGINT,               -- the pair's previous decision, if any
+    queued               BOOLEAN NOT NULL,     -- the pair was in the review queue when decided
     chain_seq            BIGINT UNIQUE,        -- audit chain
     prev_mac             VARCHAR,
     mac                  VARCHAR,
-    CHECK (record_key_l < record_key_r)
+    CHECK (record_key_l < record_key_r),
+    CHECK (verdict IN ('same', 'different', 'unsure'))
 );
+
+-- What became of a decision, append-only like review_decision: a second
+-- reviewer confirmed it, or it was applied to the register (with pin_events
+-- naming decision_id). One row per decision and action.
+CREATE TABLE IF NOT EXISTS review_action (
+    decision_id          BIGINT NOT NULL,      -- review_decision.decision_id
+    action               VARCHAR NOT NULL,     -- confirmed / applied
+    actor                VARCHAR NOT NULL,     -- confirming reviewer; user or batch that applied
+    "at"                 TIMESTAMP NOT NULL,
+    batch_id             VARCHAR,              -- applied: the batch_id of its pin_events
+    chain_seq            BIGINT UNIQUE,        -- audit chain
+    prev_mac             VARCHAR,
+    mac                  VARCHAR,
+    PRIMARY KEY (decision_id, action),
+    CHECK (action IN ('confirmed', 'applied'))
+);
+
+-- A merge or split made by applying a reviewer's decision names it (issue 13).
+ALTER TABLE pin_event ADD COLUMN IF NOT EXISTS decision_id BIGINT;
 
 CREATE TABLE IF NOT EXISTS registry_meta (
     name                 VARCHAR PRIMARY KEY,  -- pin_key_check / audit_key_check / pin_scheme

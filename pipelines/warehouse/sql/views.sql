@@ -119,8 +119,28 @@ JOIN source_record s USING (person_id)
 WHERE p.status = 'pending'
 GROUP BY ALL;
 
+-- The decision in force on each decided pair: its latest decision that was
+-- made on a queued pair or confirmed by a second reviewer.
+CREATE OR REPLACE VIEW review_decision_in_force AS
+SELECT
+    d.decision_id,
+    d.record_key_l,
+    d.record_key_r,
+    d.verdict,
+    d.reviewer,
+    d.decided_at,
+    d.note,
+    c.actor             AS confirmed_by,
+    a."at"              AS applied_at
+FROM review_decision d
+LEFT JOIN review_action c ON c.decision_id = d.decision_id AND c.action = 'confirmed'
+LEFT JOIN review_action a ON a.decision_id = d.decision_id AND a.action = 'applied'
+WHERE d.queued OR c.decision_id IS NOT NULL
+QUALIFY row_number() OVER (
+    PARTITION BY d.record_key_l, d.record_key_r ORDER BY d.decision_id DESC) = 1;
+
 -- Pairs the model could not decide, with both records side by side, that no
--- reviewer has decided yet.
+-- reviewer has decided yet (a pair marked "not sure" stays, with that verdict).
 CREATE OR REPLACE VIEW review_queue AS
 SELECT
     m.record_key_l,
@@ -138,10 +158,12 @@ SELECT
     l.pin               AS pin_l,
     r.pin               AS pin_r,
     m.explanation,
-    m.batch_id
+    m.batch_id,
+    m.decided_by,
+    d.verdict           AS last_verdict
 FROM match_link m
 JOIN source_record l ON l.record_key = m.record_key_l
 JOIN source_record r ON r.record_key = m.record_key_r
-LEFT JOIN review_decision d
+LEFT JOIN review_decision_in_force d
     ON d.record_key_l = m.record_key_l AND d.record_key_r = m.record_key_r
-WHERE m.decision = 'review' AND d.record_key_l IS NULL;
+WHERE m.decision = 'review' AND (d.verdict IS NULL OR d.verdict = 'unsure');

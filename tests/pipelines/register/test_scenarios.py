@@ -22,7 +22,7 @@ from dancu.inbox import batch_folders
 from dancu.stages import run_batch
 from domain.identity import decode_prefix
 from domain.reference import provinces
-from pipelines.warehouse.registry import record_decision
+from pipelines.warehouse.registry import confirm_decision, record_decision
 from synth import generate
 from tests.registry_helpers import DEMO_KEYS, demo_settings, open_registry
 
@@ -264,17 +264,22 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
             flipped = "Nữ" if single[7] == "M" else "Nam"
             _resend(batch, [(*single[:7], flipped), (*pending[:7], "Nam")])
             with open_registry(registry, read_only=False) as con:
-                record_decision(
+                # A linked pair is not in the queue: a note and a second reviewer.
+                off_queue = record_decision(
                     con,
                     *targets["linked"][:2],
-                    same=False,
+                    verdict="different",
                     reviewer="test",
+                    note="two people: different parents in the household book",
                     audit_key=DEMO_KEYS.audit,
+                )
+                confirm_decision(
+                    con, off_queue.decision_id, "second-reviewer", audit_key=DEMO_KEYS.audit
                 )
                 record_decision(
                     con,
                     *targets["review"][:2],
-                    same=True,
+                    verdict="same",
                     reviewer="test",
                     audit_key=DEMO_KEYS.audit,
                 )

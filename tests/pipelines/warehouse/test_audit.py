@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.warehouse.audit import anchor_line, append_anchor, chain, verify
+from pipelines.warehouse.audit import CHAINED, anchor_line, append_anchor, chain, verify
 from pipelines.warehouse.registry import create_schema
 
 pytestmark = pytest.mark.unit
@@ -45,7 +45,9 @@ def _problem(con: duckdb.DuckDBPyConnection, warehouse: Path | None = None) -> s
 def test_an_untouched_chain_is_intact_and_its_links_run_in_order(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
-    assert [r.problem for r in verify(con, KEY, tmp_path)] == [None, None, None]
+    reports = verify(con, KEY, tmp_path)
+    assert [r.table for r in reports] == list(CHAINED)
+    assert [r.problem for r in reports] == [None] * len(CHAINED)
     rows = con.sql("SELECT chain_seq, prev_mac, mac FROM pin_event ORDER BY chain_seq").fetchall()
     assert [r[0] for r in rows] == list(range(1, 26))
     assert all(rows[i][1] == rows[i - 1][2] for i in range(1, 25))
@@ -79,7 +81,7 @@ def test_a_row_rechained_without_the_key_or_added_outside_is_named(
 
 
 def test_a_column_added_later_keeps_old_chains_valid(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("ALTER TABLE pin_event ADD COLUMN decision_id BIGINT")
+    con.execute("ALTER TABLE pin_event ADD COLUMN later_column BIGINT")
     assert _problem(con) is None
-    con.execute("UPDATE pin_event SET decision_id = 7 WHERE chain_seq = 3")
+    con.execute("UPDATE pin_event SET later_column = 7 WHERE chain_seq = 3")
     assert _problem(con) == "row 3 was edited (its mac does not match its content)"

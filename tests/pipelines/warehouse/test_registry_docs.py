@@ -29,6 +29,7 @@ VIEWS = (
     "mover_flows",
     "pending_verification",
     "review_queue",
+    "review_decision_in_force",
 )
 
 
