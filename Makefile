@@ -21,7 +21,7 @@ export PYTHONPATH := $(CURDIR)
 AIRFLOW_PORT ?= 8080
 REVIEW_PORT ?= 8765
 
-.PHONY: setup setup-dev demo test lint audit airflow airflow-stop clean review browser screenshots messages
+.PHONY: setup setup-dev demo test lint audit airflow airflow-stop cluster cluster-stop cluster-status clean review browser screenshots messages
 
 setup: $(VENV)/.synced
 
@@ -32,19 +32,24 @@ $(UV): scripts/uv-bootstrap.txt
 	.uv-bootstrap/bin/python -m pip install --quiet --require-hashes --only-binary=:all: --no-deps -r scripts/uv-bootstrap.txt
 	.uv-bootstrap/bin/uv --version | grep -q "uv $(UV_VERSION)"
 
-# Production: no dev group, no generator-only group (--inexact keeps a developer's dev tools).
+# --compile-bytecode: every module's .pyc written once here. Without it each process
+# (a dancu run, an Airflow task) compiles what it imports again whenever bytecode is
+# not written back (PYTHONDONTWRITEBYTECODE, a read-only venv): Great Expectations
+# alone took ~14 s of compiling per process.
+# Production: no dev group, no generator-only group (--inexact keeps a developer's dev tools);
+# the cluster group (Airflow on Celery, `make cluster`) is in.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --no-dev --inexact --python $(PYTHON)
+	$(UV) sync --frozen --no-dev --inexact --compile-bytecode --python $(PYTHON)
 	touch $@
 
 $(VENV)/.synced-dev: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@ $(VENV)/.synced
 
 demo: setup
 	umask 077 && $(BIN)/python -m dancu.demo --inbox data/samples/inbox --warehouse warehouse
 
-test: setup-dev browser
+test: setup-dev s3-env browser
 	$(BIN)/python -m pytest
 
 # Debian's chromium for the browser tests (apt-installed when missing and root).
@@ -97,6 +102,21 @@ airflow-stop:
 		echo "stopped the Airflow process group"; \
 	else echo "not running"; fi
 
+# Airflow on CeleryExecutor: PostgreSQL and Redis from Debian's packages (installed when
+# missing, as root), api-server, scheduler, DAG processor and $(CLUSTER_WORKERS) Celery
+# workers, all on 127.0.0.1 (free ports), state in $(CLUSTER_DIR); see scripts/cluster.sh.
+CLUSTER_DIR ?= $(CURDIR)/.cluster
+CLUSTER_WORKERS ?= 2
+
+cluster: setup
+	DANCU_REPO=$(CURDIR) CLUSTER_DIR=$(CLUSTER_DIR) CLUSTER_WORKERS=$(CLUSTER_WORKERS) scripts/cluster.sh start
+
+cluster-stop:
+	DANCU_REPO=$(CURDIR) CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster.sh stop
+
+cluster-status:
+	DANCU_REPO=$(CURDIR) CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster.sh status
+
 clean:
 	rm -rf $(VENV) .uv-bootstrap .airflow warehouse .review
 
@@ -108,5 +128,16 @@ bench-env: $(BENCH_VENV)/.synced
 
 $(BENCH_VENV)/.synced: bench/requirements-splink.txt | $(UV)
 	$(UV) venv --allow-existing --python $(PYTHON) $(BENCH_VENV)
-	$(UV) pip install --python $(BENCH_VENV)/bin/python -r bench/requirements-splink.txt
+	$(UV) pip install --compile-bytecode --python $(BENCH_VENV)/bin/python -r bench/requirements-splink.txt
+	touch $@
+
+# A local S3 server (moto) for the object-storage test, in its own venv: not a project dependency.
+S3_VENV := .s3-venv
+
+.PHONY: s3-env
+s3-env: $(S3_VENV)/.synced
+
+$(S3_VENV)/.synced: scripts/requirements-s3.txt | $(UV)
+	$(UV) venv --allow-existing --python $(PYTHON) $(S3_VENV)
+	$(UV) pip install --compile-bytecode --python $(S3_VENV)/bin/python -r scripts/requirements-s3.txt
 	touch $@

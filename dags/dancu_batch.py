@@ -28,7 +28,9 @@ the run at once): `inbox` (folder holding batch folders, required), `batch` (the
 folder name: `YYYY-MM-DD`, optionally `-` or `_` and a suffix; required), `warehouse`
 (where `registry.duckdb` and `report.html` live; required, no default), `settings` (a
 TOML settings file, see `dancu/defaults.toml`; empty for the defaults), `demo` (allow
-the public demo keys; false). The keys come from Airflow's secrets backend (Variables
+the public demo keys; false), `ingest_task_bytes` (bytes of province files one ingest task
+takes on; 64 MB; 1 gives every province its own task, spread over the workers). The keys
+come from Airflow's secrets backend (Variables
 `dancu_secret_pin_key`, `dancu_secret_registry_key`, `dancu_secret_audit_key`), else from
 the key files of the environment or the settings (see `dancu/keys.py`); without them the
 run fails in `plan`. A batch already loaded with exactly the same files is skipped
@@ -59,7 +61,9 @@ if TYPE_CHECKING:
 REGISTRY = Asset("dancu-registry")
 #: The batch-name pattern of pipelines/warehouse/paths.py (checked again there).
 BATCH_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[-_][A-Za-z0-9]{1,40})?$"
-CONF_KEYS = frozenset({"inbox", "batch", "warehouse", "settings", "demo"})
+CONF_KEYS = frozenset({"inbox", "batch", "warehouse", "settings", "demo", "ingest_task_bytes"})
+#: dancu.stages.INGEST_TASK_BYTES (not imported here: the DAG file is parsed often).
+INGEST_TASK_BYTES = 64 * 2**20
 _WAIT = 3600.0  # seconds a task waits for another writer (the CLI, a reviewer)
 
 
@@ -118,6 +122,15 @@ def _settings(params: dict[str, Any]) -> RunSettings:
             title="Demo keys",
             description="Allow the public demo keys (the bundled samples only).",
         ),
+        "ingest_task_bytes": Param(
+            INGEST_TASK_BYTES,
+            type="integer",
+            minimum=1,
+            title="Ingest task size",
+            description="Bytes of province files one ingest task takes on: smaller provinces"
+            " share a task, a larger one has its own (1: one task per province, to spread"
+            " the provinces over the workers).",
+        ),
     },
 )
 def dancu_batch() -> None:
@@ -144,7 +157,12 @@ def dancu_batch() -> None:
             raise AirflowSkipException(
                 f"batch {params['batch']} is already loaded with these files"
             )
-        return planned.groups
+        task_bytes = int(params.get("ingest_task_bytes") or INGEST_TASK_BYTES)
+        if task_bytes == INGEST_TASK_BYTES:
+            return planned.groups
+        from dancu.stages import group_provinces
+
+        return group_provinces(batch_dir, planned.provinces, task_bytes)
 
     @task(
         retries=2,
@@ -166,12 +184,19 @@ def dancu_batch() -> None:
 
     @task(retries=1, retry_delay=dt.timedelta(seconds=10))
     def validate_staged(
-        summaries: list[list[dict[str, Any]]], params: dict[str, Any] | None = None
+        summaries: list[list[dict[str, Any]]],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
     ) -> dict[str, Any]:
-        from dancu.stages import validate_staged
+        from dancu.stages import validate_staged, writer_lock
 
         assert params is not None
-        return validate_staged(Path(params["warehouse"]), params["batch"]).to_dict()
+        warehouse = Path(params["warehouse"])
+        # It writes the records' report into staging (check_quality reuses it).
+        command = f"dancu_batch validate_staged {params['batch']}"
+        with writer_lock(warehouse, command, shared=True, wait_seconds=_WAIT):
+            summary = validate_staged(warehouse, params["batch"], str(run_id))
+        return summary.to_dict()
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30))
     def match(

@@ -115,8 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--profile",
         default="default",
-        choices=["default", "hard"],
-        help="how dirty the records are (default: default)",
+        choices=["default", "hard", "clean"],
+        help="how dirty the records are (default: default; clean: one UTF-8 CSV per province)",
     )
     gen.add_argument(
         "--broken-files",

@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -176,6 +177,7 @@ class MatchSummary:
     pairs: int  # candidate pairs compared
     pairs_by_decision: dict[str, int] = field(default_factory=dict)
     clusters: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # matching's steps
     model_source: str = FITTED  # fitted, registry:<batch>, default, or none
     model_note: str = ""  # why this batch's own fit was not used
 
@@ -379,11 +381,13 @@ def staged_files(warehouse: Path, batch_id: str) -> pl.DataFrame:
     return read_staged(warehouse / "staging", batch_id, "files", FILE_COUNT_SCHEMA)
 
 
-def validate_staged(warehouse: Path, batch_id: str) -> ValidationSummary:
+def validate_staged(warehouse: Path, batch_id: str, token: str | None = None) -> ValidationSummary:
     """Great Expectations on the staged records and counts.
 
-    The report is kept in the staging area (``validation-records.json``) for
-    the quality stage's page, so the suite runs once per batch.
+    The report is kept in the batch's staging (``validation-records.json``, a
+    private file), where ``check_quality`` takes it for the HTML report: the
+    staged records do not change between the two. With this run's ``token``
+    the stage first checks that the batch's plan is this run's.
 
     Raises:
         quality.expectations.QualityError: a must-hold expectation failed.
@@ -391,6 +395,8 @@ def validate_staged(warehouse: Path, batch_id: str) -> ValidationSummary:
     from quality.expectations import validate_records, write_validation_json
 
     private_files()
+    if token is not None:
+        _planned(warehouse, batch_id, token)
     records = staged_records(warehouse, batch_id)
     report = validate_records(records, staged_files(warehouse, batch_id))
     write_validation_json(report, _validation_file(warehouse, batch_id, report.suite_name))
@@ -481,6 +487,7 @@ def _write_match(
         pairs=result.stats["candidate_pairs"],
         pairs_by_decision=dict(result.stats["decisions"]),
         clusters=int(result.clusters["cluster_id"].n_unique()),
+        seconds=dict(result.stats["seconds"]),
         model_source=result.model.source,
         model_note=result.model.note,
     )
@@ -737,17 +744,30 @@ def run_batch(
     ``progress`` is called after each step (each province's ingest, then
     each stage) with the step and its rows; ``progress.expect(n)`` is
     called first when it has that method.
+
+    The summary's ``seconds`` holds each stage's wall time (``ingest`` over all
+    provinces) and matching's own steps as ``match.<step>``.
     """
     settings.require_keys()
     step = progress or _quiet
     batch_id = check_batch_name(batch_dir.name)
+    seconds: dict[str, float] = {}
     with writer_lock(warehouse, f"dancu run {batch_id}", wait_seconds=wait_seconds):
         started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         token = secrets.token_hex(16)
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            seconds[stage] = round(now - clock, 3)
+            clock = now
+
         planned = plan(batch_dir, warehouse, settings, token)
         if planned.already_loaded:
             return RunSummary(batch_id, 0, {}, {}, "", str(warehouse / REGISTRY_FILE), skipped=True)
         provinces = planned.provinces
+        lap("plan")
         expect = getattr(progress, "expect", None)
         if expect is not None:
             expect(len(provinces) + 6)
@@ -755,17 +775,24 @@ def run_batch(
         for code in provinces:
             ingested = ingest(batch_dir, code, warehouse, settings, token)
             step(f"{batch_id} ingest {code}", ingested.rows_read)
-        validated = validate_staged(warehouse, batch_id)
+        lap("ingest")
+        validated = validate_staged(warehouse, batch_id, token)
+        lap("validate_staged")
         passed = validated.checks - validated.failed
         step(f"{batch_id} validate: {passed}/{validated.checks} checks passed", validated.records)
         applied = apply_decisions(warehouse, settings, actor=f"batch {batch_id}", batch_id=batch_id)
+        lap("apply_decisions")
         step(f"{batch_id} apply decisions: {applied.decisions}", None)
         match = match_batch(warehouse, batch_id, settings, token)
+        lap("match")
         step(f"{batch_id} match: {match.pairs:,} candidate pairs", match.records)
         counts = register_and_load(warehouse, batch_id, settings, started_at, token)
+        lap("register_and_load")
         step(f"{batch_id} load", counts["rows_loaded"])
         quality = check_quality(warehouse, batch_id, settings, token)
+        lap("quality")
         step(f"{batch_id} quality: {quality.expectations} checks", None)
+    seconds |= {f"match.{name}": t for name, t in match.seconds.items()}
     return RunSummary(
         batch_id=batch_id,
         provinces=len(provinces),
@@ -773,5 +800,6 @@ def run_batch(
         match=match.to_dict(),
         report=quality.report,
         registry=str(warehouse / REGISTRY_FILE),
+        seconds=seconds,
         decisions_applied=applied.decisions,
     )

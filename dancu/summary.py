@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ class RunSummary:
     report: str
     registry: str
     skipped: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage (and match.<step>)
     decisions_applied: int = 0
 
     def _model_line(self) -> str:
@@ -51,8 +52,19 @@ class RunSummary:
                 f"  reviewers' decisions applied {self.decisions_applied:,}",
                 f"  registry: {self.registry}",
                 f"  report:   {self.report}",
+                *self._stage_lines(),
             ]
         )
+
+    def _stage_lines(self) -> list[str]:
+        stages = {k: v for k, v in self.seconds.items() if "." not in k}
+        steps = {k.split(".", 1)[1]: v for k, v in self.seconds.items() if k.startswith("match.")}
+        lines = []
+        if stages:
+            lines.append("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+        if steps:
+            lines.append("  match (s):  " + ", ".join(f"{k} {v:.1f}" for k, v in steps.items()))
+        return lines
 
 
 def warehouse_summary(warehouse: Path, registry_key: str) -> str:

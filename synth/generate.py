@@ -42,7 +42,7 @@ from synth.profiles import Profile, get_profile
 from synth.reference import ProvinceTable
 from synth.registrations import batch_ids, build_registrations
 from synth.render import Cell, RenderContext, render_records
-from synth.systems import LegacySystem, assign_systems, build_system_pool
+from synth.systems import LegacySystem, assign_systems, build_system_pool, clean_csv_system
 from synth.writers import write_csv, write_dbf, write_xlsx
 
 #: Data rows per delimited-text file before the export is split into parts.
@@ -185,8 +185,9 @@ class _Run:
             write_xlsx(path, system, sheets, dt.datetime.combine(report, dt.time(8, 0)))
             self._record(batch, code, path, system, sheets)
             return
-        for part, start in enumerate(range(0, len(rows), CSV_PART_ROWS)):
-            chunk = slice(start, start + CSV_PART_ROWS)
+        part_rows = len(rows) if self.profile.one_csv_per_province else CSV_PART_ROWS
+        for part, start in enumerate(range(0, len(rows), max(part_rows, 1))):
+            chunk = slice(start, start + part_rows)
             sheet = lay_out_sheet(
                 None, system, rows[chunk], people[chunk], rng, self.profile, context
             )
@@ -318,6 +319,8 @@ def simulate(persons: int, rng: np.random.Generator, rates: Profile, batches: in
     weight = province_weights(rng, provinces)
     pool = build_system_pool(rng)
     assignment = assign_systems(rng, pool, weight, [len(d) for d in geography.districts])
+    if rates.one_csv_per_province:  # drawn all the same: the draws after them do not move
+        pool, assignment = [clean_csv_system()], [[0] for _ in assignment]
     people = build_population(persons, rng, rates, names, provinces, geography, weight)
     registrations = build_registrations(people, rng, rates, batches, geography, weight, assignment)
     records = corrupt_records(
@@ -343,7 +346,8 @@ def generate(
         seed: Seed of every random draw.
         out: Output folder.
         batches: Number of batches (``2021-06-15``, then quarter ends).
-        profile: ``default`` or ``hard`` (every corruption more often).
+        profile: ``default``, ``hard`` (every corruption more often) or ``clean``
+            (one UTF-8 CSV per province and batch, no junk or flawed rows).
         broken_files: Also write the broken files of :mod:`synth.broken`
             (empty, truncated, random bytes; ragged rows, duplicate header
             names, mixed encodings in a province) and name them in the

@@ -2,7 +2,10 @@
 
 A profile is one frozen object passed down to every step; ``default`` gives
 moderate noise, ``hard`` raises every rate so that each corruption and flaw is
-common enough to test on small data.
+common enough to test on small data. ``clean`` is a well-kept delivery for
+benchmarks at scale: one UTF-8 CSV per province (no title rows, junk rows or
+flawed rows), 1.24 records per person, the default corruptions of repeated
+records.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class Profile:
         flaws: Probability of each flaw on any record.
         junk_blank: Probability of a blank row after a data row.
         junk_no_name: Probability of a row with an id but no name after a data row.
+        one_csv_per_province: Every province exports with one clean system, a UTF-8
+            CSV, in one file per batch (``synth.systems.clean_csv_system``).
     """
 
     name: str
@@ -90,6 +95,7 @@ class Profile:
     flaws: dict[str, float] = field(default_factory=lambda: dict(_FLAWS))
     junk_blank: float = 0.004
     junk_no_name: float = 0.002
+    one_csv_per_province: bool = False
 
 
 def _scaled(rates: dict[str, float], factor: float, cap: float) -> dict[str, float]:
@@ -97,7 +103,7 @@ def _scaled(rates: dict[str, float], factor: float, cap: float) -> dict[str, flo
 
 
 def get_profile(name: str) -> Profile:
-    """Return the profile called ``name`` (``default`` or ``hard``).
+    """Return the profile called ``name`` (``default``, ``hard`` or ``clean``).
 
     Raises:
         ValueError: If the name is not a known profile.
@@ -124,4 +130,16 @@ def get_profile(name: str) -> Profile:
             junk_blank=0.01,
             junk_no_name=0.006,
         )
-    raise ValueError(f"unknown profile {name!r}: expected 'default' or 'hard'")
+    if name == "clean":
+        return replace(
+            base,
+            name="clean",
+            moved=0.10,
+            temporary=0.10,
+            clerk_double=0.04,  # 1 + 0.10 + 0.10 + 0.04 = 1.24 records per person (one batch)
+            flaws={k: 0.0 for k in base.flaws},
+            junk_blank=0.0,
+            junk_no_name=0.0,
+            one_csv_per_province=True,
+        )
+    raise ValueError(f"unknown profile {name!r}: expected 'default', 'hard' or 'clean'")

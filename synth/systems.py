@@ -235,3 +235,53 @@ def assign_systems(
                 systems.append(other)
         out[prov] = systems
     return out
+
+
+def clean_csv_system() -> LegacySystem:
+    """A well-kept export: one UTF-8 CSV, Vietnamese headers, no title, footer or junk.
+
+    The ``clean`` profile's only system (every province uses it), for
+    benchmarks at scale: the records still carry the profile's corruptions,
+    but nothing of the file gets in the way.
+    """
+    fields = [
+        "local_id",
+        "household_id",
+        "relation_to_head",
+        "full_name",
+        "date_of_birth",
+        "sex",
+        "birth_place",
+        "ethnicity",
+        "id_number",
+        "address",
+        "father_name",
+        "mother_name",
+    ]
+    labels = ["Mã nhân khẩu", "Số hộ khẩu", "Quan hệ với chủ hộ", "Họ và tên", "Ngày sinh"]
+    labels += ["Giới tính", "Nơi sinh", "Dân tộc", "Số CMND/CCCD", "Địa chỉ thường trú"]
+    labels += ["Họ tên cha", "Họ tên mẹ"]
+    return LegacySystem(
+        key="sys00",
+        fmt="csv",
+        encoding="utf-8",
+        extension="csv",
+        delimiter=",",
+        quote_all=False,
+        newline="\n",
+        columns=tuple(zip(fields, labels, strict=True)),
+        date_style="dmy_slash",
+        unknown_date_style="yyyy",
+        xlsx_dates="cell",
+        name_case="title",
+        sex_codes=("Nam", "Nữ"),
+        local_id_format="{p}{n:07d}",
+        household_format="HK{n:06d}",
+        title_rows=False,
+        footer=False,
+        repeat_header_every=0,
+        sheet_per_commune=False,
+        summary_sheet=False,
+        notes_sheet=False,
+        stem="nhan_khau",
+    )

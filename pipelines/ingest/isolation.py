@@ -8,17 +8,26 @@ in a child started by a fork server (polars and fastexcel preloaded: about
 writes each sheet as Arrow IPC into a private temporary folder that the
 parent reads and removes; a child that dies, runs out of memory or time is
 one quarantine reason (``UnreadableFileError``), and the batch goes on.
+
+The reader also runs where this process is itself daemonic (an Airflow task
+on a Celery worker): multiprocessing refuses children there, lest they be
+orphaned when the parent exits, but this child never outlives the call (it
+is joined, or killed at the time limit), so the refusal is lifted around
+its start (``_children_allowed``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import multiprocessing
 import os
 import resource
 import signal
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +44,40 @@ def _context() -> Any:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)
     return ctx
+
+
+@contextlib.contextmanager
+def _children_allowed() -> Iterator[None]:
+    """Let any process start the reader's child (joined or killed before we return).
+
+    - A daemonic process (an Airflow task on a Celery worker) may not start
+      children: the flag is lifted around the start.
+    - In a Celery worker's process (billiard) the process's authentication key
+      is billiard's own type, which multiprocessing cannot pass to the fork
+      server: it is given as multiprocessing's type (same bytes).
+    - A main script run by path (``.venv/bin/airflow``, ``.venv/bin/dancu``)
+      would be run again in the child (multiprocessing's ``__mp_main__``):
+      importing Airflow there fails, and the child needs nothing of it. Its
+      path is hidden from multiprocessing around the start.
+    """
+    from multiprocessing.process import AuthenticationString  # type: ignore[attr-defined]
+
+    config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    saved = dict(config)
+    config["daemon"] = False
+    if "authkey" in config and type(config["authkey"]) is not AuthenticationString:
+        config["authkey"] = AuthenticationString(bytes(config["authkey"]))
+    main = sys.modules.get("__main__")
+    main_file = None
+    if main is not None and getattr(main, "__spec__", None) is None:
+        main_file = main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        config.clear()
+        config.update(saved)
+        if main is not None and main_file is not None:
+            main.__file__ = main_file
 
 
 def _workbook_child(path: str, out: str, memory_bytes: int) -> None:
@@ -65,10 +108,11 @@ def read_workbook_sheets(
             than ``timeout_seconds``, or the reader refused the file.
     """
     with tempfile.TemporaryDirectory(prefix="dancu-read-") as out:
-        child = _context().Process(
-            target=_workbook_child, args=(str(path), out, memory_bytes), daemon=True
-        )
-        child.start()
+        with _children_allowed():
+            child = _context().Process(
+                target=_workbook_child, args=(str(path), out, memory_bytes), daemon=True
+            )
+            child.start()
         child.join(timeout_seconds)
         if child.is_alive():
             child.kill()

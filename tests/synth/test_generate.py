@@ -318,3 +318,18 @@ def test_format_date(ymd: tuple[int, int, int], style: str, unknown: str, expect
 def test_unknown_profile_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown profile"):
         generate(persons=10, seed=1, out=tmp_path, profile="easy")
+
+
+def test_clean_profile_writes_one_utf8_csv_per_province(tmp_path: Path) -> None:
+    summary = generate(persons=4000, seed=2, out=tmp_path, profile="clean")
+    files = sorted((tmp_path / "inbox").rglob("*.*"))
+    folders = [p.parent.name for p in files]
+    assert len(folders) == len(set(folders)) == summary.files  # one file per province folder
+    assert {p.suffix for p in files} == {".csv"}
+    assert summary.files_by_encoding == {"csv:utf-8": summary.files}
+    assert summary.flawed_rows == 0 and summary.junk_rows == summary.files  # a header each
+    assert 1.20 < summary.records / summary.persons < 1.28
+    for path in files[:5]:
+        rows = _csv_rows(path, "utf-8", ",")
+        assert rows[0][:4] == ["Mã nhân khẩu", "Số hộ khẩu", "Quan hệ với chủ hộ", "Họ và tên"]
+        assert all(len(r) == len(rows[0]) and r[3] for r in rows[1:])
