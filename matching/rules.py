@@ -146,7 +146,8 @@ def twins_elsewhere_rule() -> PairRule:
 
     A twin who moved has another household; what still marks the pair is
     the shared date (known to the day), surname and parent, with clearly
-    different given names and no shared ID.
+    different given names and no shared ID. Given and middle names written
+    in each other's places are one name, as in ``twins_rule``.
     """
     return PairRule(
         name="twins_elsewhere",
@@ -163,6 +164,7 @@ def twins_elsewhere_rule() -> PairRule:
         & _eq("family_name__variant")
         & (_eq("father_name__fold") | _eq("mother_name__fold"))
         & _clearly_different_given()
+        & ~_names_swapped()
         & ~_eq("id_number"),
         similarities=_GIVEN_SIMILARITIES,
     )
@@ -232,7 +234,10 @@ def parent_of_rule() -> PairRule:
     """One record names the other as its father or mother: a parent and a child.
 
     A son often bears his father's name; the child's record then lists that
-    name as its father's (folded full names compared).
+    name as its father's (folded full names compared). A parent and a child
+    do not have the same parents, so two records that name the same father
+    and mother (either missing on one record counts as the same) are not
+    parent and child: they are one person named after a parent, written twice.
     """
     names_parent = (
         (_l("father_name__fold") == _r("full_name__fold"))
@@ -240,11 +245,20 @@ def parent_of_rule() -> PairRule:
         | (_r("father_name__fold") == _l("full_name__fold"))
         | (_r("mother_name__fold") == _l("full_name__fold"))
     )
+
+    def _same_or_missing(column: str) -> pl.Expr:
+        return _eq(column) | _l(column).is_null() | _r(column).is_null()
+
+    same_parents = (
+        (_eq("father_name__fold") | _eq("mother_name__fold"))
+        & _same_or_missing("father_name__fold")
+        & _same_or_missing("mother_name__fold")
+    )
     return PairRule(
         name="parent_of",
         effect="cannot_link",
         columns=("father_name__fold", "mother_name__fold", "full_name__fold", "id_number"),
-        when=names_parent.fill_null(False) & ~_eq("id_number"),
+        when=names_parent.fill_null(False) & ~same_parents & ~_eq("id_number"),
     )
 
 

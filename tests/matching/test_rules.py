@@ -127,3 +127,39 @@ def test_a_year_mistyped_by_one_is_not_two_members_of_a_household() -> None:
     pairs = pl.DataFrame({"rid_l": [0, 0], "rid_r": [1, 2]})
     flags = rule_flags(prepared, pairs, [household_dates_rule()])["rule_household_dates"]
     assert flags.to_list() == [False, True]
+
+
+def test_swapped_given_and_middle_names_in_another_household_are_not_twins() -> None:
+    from matching.rules import twins_elsewhere_rule
+
+    parents = {"father_name": "Lê Văn Tiến", "mother_name": "Nguyễn Thị Nhi"}
+    rows = [
+        {**_BASE, **parents, "record_key": "a", "middle_name": "Thị", "given_name": "Yến"},
+        {**_BASE, **parents, "record_key": "b", "middle_name": "Yến", "given_name": "Thị",
+         "household_id": "HK-2"},
+        {**_BASE, **parents, "record_key": "c", "middle_name": "Thị", "given_name": "Hoa",
+         "household_id": "HK-3"},
+    ]  # fmt: skip
+    prepared = prepare_records(records_frame(rows))
+    pairs = pl.DataFrame({"rid_l": [0, 0], "rid_r": [1, 2]})
+    flags = rule_flags(prepared, pairs, [twins_elsewhere_rule()])
+    assert flags["rule_twins_elsewhere"].to_list() == [False, True]
+
+
+def test_a_person_named_after_the_father_is_not_the_fathers_parent_or_child() -> None:
+    from matching.rules import parent_of_rule
+
+    base = {**_BASE, "family_name": "Đinh", "middle_name": "Hoàng", "given_name": "Hùng",
+            "sex": "M"}  # fmt: skip
+    son = {**base, "father_name": "Đinh Hoàng Hùng", "mother_name": "Trần Thị Lan"}
+    rows = [
+        {**son, "record_key": "a"},
+        {**son, "record_key": "b"},  # the son written twice: the same parents
+        {**base, "record_key": "c", "birth_year": 1975,  # the father: other parents
+         "father_name": "Đinh Văn Tám", "mother_name": "Lê Thị Hoa"},
+        {**son, "record_key": "d", "mother_name": None},  # a parent missing: still the same
+    ]  # fmt: skip
+    prepared = prepare_records(records_frame(rows))
+    pairs = pl.DataFrame({"rid_l": [0, 0, 0], "rid_r": [1, 2, 3]})
+    flags = rule_flags(prepared, pairs, [parent_of_rule()])
+    assert flags["rule_parent_of"].to_list() == [False, True, False]
