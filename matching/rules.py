@@ -106,12 +106,11 @@ def twins_rule() -> PairRule:
     """Same household, same birth date, different given names, no shared ID: twins.
 
     Given names are different when clearly so, or when they differ at all
-    (folded) and the middle names, known on both sides, differ too: a clerk's
-    double entry with a slip in the given name keeps the middle name.
+    (folded, even if they sound alike) and the middle names, known on both
+    sides, differ too: a clerk's double entry with a slip in the given name
+    keeps the middle name.
     """
-    different_given_and_middle = (
-        _differ("given_name__fold") & _differ("given_name__phon") & _differ("middle_name__fold")
-    )
+    different_given_and_middle = _differ("given_name__fold") & _differ("middle_name__fold")
     same_date = (
         (_l("dob_precision") == "day")
         & (_r("dob_precision") == "day")

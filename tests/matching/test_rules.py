@@ -163,3 +163,20 @@ def test_a_person_named_after_the_father_is_not_the_fathers_parent_or_child() ->
     pairs = pl.DataFrame({"rid_l": [0, 0, 0], "rid_r": [1, 2, 3]})
     flags = rule_flags(prepared, pairs, [parent_of_rule()])
     assert flags["rule_parent_of"].to_list() == [False, True, False]
+
+
+def test_twins_with_other_middle_names_are_kept_apart_even_when_the_given_names_sound_alike() -> (
+    None
+):
+    from matching.rules import twins_rule
+
+    base = {**_BASE, "family_name": "Vũ", "sex": "M"}
+    rows = [
+        {**base, "record_key": "a", "middle_name": "Hữu", "given_name": "Hưn"},  # Hưng, cut short
+        {**base, "record_key": "b", "middle_name": "Hoàng", "given_name": "Hùng"},  # the twin
+        {**base, "record_key": "c", "middle_name": "Hữu", "given_name": "Hưng"},  # a's double entry
+    ]
+    prepared = prepare_records(records_frame(rows))
+    pairs = pl.DataFrame({"rid_l": [0, 0], "rid_r": [1, 2]})
+    flags = rule_flags(prepared, pairs, [twins_rule()])
+    assert flags["rule_twins"].to_list() == [True, False]
