@@ -144,7 +144,8 @@ def _print_eval(e: Evaluation) -> str:
     return (
         f"pairwise P {e.pairwise_precision:.4f} R {e.pairwise_recall:.4f} "
         f"F1 {e.pairwise_f1:.4f}; B-cubed F1 {e.bcubed_f1:.4f}; "
-        f"persons predicted {e.predicted_persons:,} (true {e.true_persons:,})"
+        f"persons predicted {e.predicted_persons:,} (true {e.true_persons:,}); "
+        f"twin pairs merged {e.twin_pairs_merged:,} of {e.twin_pairs:,}"
     )
 
 
