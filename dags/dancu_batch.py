@@ -68,17 +68,9 @@ _WAIT = 3600.0  # seconds a task waits for another writer (the CLI, a reviewer)
 
 
 def _settings(params: dict[str, Any]) -> RunSettings:
-    from airflow.sdk import Variable
+    from dancu.settings import settings_for_dag
 
-    from dancu.keys import AIRFLOW_VARIABLES
-    from dancu.settings import load_settings
-
-    secrets = {kind: Variable.get(name, default=None) for kind, name in AIRFLOW_VARIABLES.items()}
-    return load_settings(
-        Path(params["settings"]) if params.get("settings") else None,
-        demo=bool(params.get("demo")),
-        secrets=secrets,
-    )
+    return settings_for_dag(params)
 
 
 @dag(

@@ -164,3 +164,22 @@ def load_settings(
         keys=keys,
         key_files=key_files,
     )
+
+
+def settings_for_dag(params: dict[str, Any]) -> RunSettings:
+    """The settings of a DAG run: its ``settings`` and ``demo`` params, keys from Airflow first.
+
+    The keys are read from Airflow's secrets backend (Variables named in
+    ``dancu.keys.AIRFLOW_VARIABLES``) before the key files; Airflow is
+    imported only here, so the command line never needs it.
+    """
+    from airflow.sdk import Variable
+
+    from dancu.keys import AIRFLOW_VARIABLES
+
+    secrets = {kind: Variable.get(name, default=None) for kind, name in AIRFLOW_VARIABLES.items()}
+    return load_settings(
+        Path(params["settings"]) if params.get("settings") else None,
+        demo=bool(params.get("demo")),
+        secrets=secrets,
+    )

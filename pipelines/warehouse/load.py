@@ -135,6 +135,19 @@ def _write_register(
     con.execute("INSERT OR REPLACE INTO pin_serial SELECT prefix, issued FROM serials")
 
 
+def _commit(
+    con: duckdb.DuckDBPyConnection,
+    audit_key: bytes,
+    before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None,
+) -> dict[str, tuple[int, str]]:
+    """Extend the audit chains, run ``before_commit``, COMMIT; return the chains' heads."""
+    heads = chain(con, audit_key)
+    if before_commit is not None:
+        before_commit(con)
+    con.execute("COMMIT")
+    return heads
+
+
 def load_batch(
     con: duckdb.DuckDBPyConnection,
     batch: BatchTables,
@@ -235,10 +248,7 @@ def load_batch(
                 batch.model_source,
             ],
         )
-        heads = chain(con, audit_key)
-        if before_commit is not None:
-            before_commit(con)
-        con.execute("COMMIT")
+        heads = _commit(con, audit_key, before_commit)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
@@ -316,10 +326,7 @@ def load_review(
             " SELECT decision_id, 'applied', ?, ?, ? FROM applied ORDER BY decision_id",
             [actor, now, batch_id],
         )
-        heads = chain(con, audit_key)
-        if before_commit is not None:
-            before_commit(con)
-        con.execute("COMMIT")
+        heads = _commit(con, audit_key, before_commit)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
