@@ -12,13 +12,11 @@ prints what it prints: coverage per format and encoding, pairwise and
 B-cubed scores, twins and namesakes given one PIN, the review queue and the
 recall once it is decided. It also prints each batch's wall time.
 
-The registry is encrypted: the scorer gets its key through ``DANCU_DB_KEY_FILE``
-(the demo key unless set), and runs under duckdb 2.0.1 in a throw-away
-environment (``uv run --with duckdb==2.0.1``), because it binds the path in
-``ATTACH ? ...``, which the project's duckdb 1.4.4 does not parse. By hand::
+The batches load as a new register would: with a fresh PIN key (random, hex,
+mode 0600, in the work folder) unless ``DANCU_PIN_KEY_FILE`` names one, never
+the demo keys. The scorer runs in this environment, as the set's README says::
 
-    DANCU_DB_KEY_FILE=data/demo-keys/registry.key .uv-bootstrap/bin/uv run --no-project \
-        --with duckdb==2.0.1 python ../shared/devset/score.py --truth ../shared/devset/truth \
+    .venv/bin/python ../shared/devset/score.py --truth ../shared/devset/truth \
         --registry WAREHOUSE/registry.duckdb
 """
 
@@ -26,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -33,7 +32,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SCORER_DUCKDB = "duckdb==2.0.1"
 
 
 def main() -> int:
@@ -49,27 +47,27 @@ def main() -> int:
         print(f"no development set at {args.devset} (inbox/ and score.py)", file=sys.stderr)
         return 2
     shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(mode=0o700, parents=True)
     warehouse = args.workdir / "warehouse"
+    env = dict(os.environ)
+    if not env.get("DANCU_PIN_KEY_FILE"):
+        key = args.workdir / "pin.key"
+        key.write_text(secrets.token_hex(32))
+        key.chmod(0o600)
+        env["DANCU_PIN_KEY_FILE"] = str(key)
     dancu = Path(sys.executable).with_name("dancu")
     for batch in sorted(p for p in inbox.iterdir() if p.is_dir()):
         command = [str(dancu), "run", "--inbox", str(batch), "--warehouse", str(warehouse)]
-        command += ["--demo"]  # the public demo keys unless DANCU_*_KEY_FILE name others
         if args.settings:
             command += ["--settings", str(args.settings)]
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
         seconds = time.perf_counter() - started
         if done.returncode:
             print(done.stdout, done.stderr, sep="\n", file=sys.stderr)
             return done.returncode
         print(f"batch {batch.name}: loaded in {seconds:.1f} s")
-    # The scorer opens the encrypted registry with the key file DANCU_DB_KEY_FILE names.
-    # It binds the path in ATTACH (ATTACH ? ...), which only DuckDB 2.x parses: it runs in
-    # its own throw-away environment with duckdb 2.0.1, which reads what 1.4.4 wrote.
-    os.environ.setdefault("DANCU_DB_KEY_FILE", str(REPO / "data" / "demo-keys" / "registry.key"))
-    uv = REPO / ".uv-bootstrap" / "bin" / "uv"
-    score = [str(uv), "run", "-q", "--no-project", "--python", sys.executable]
-    score += ["--with", SCORER_DUCKDB, "python", str(scorer), "--truth", str(args.devset / "truth")]
+    score = [sys.executable, str(scorer), "--truth", str(args.devset / "truth")]
     score += ["--registry", str(warehouse / "registry.duckdb")]
     if args.json:
         score.append("--json")

@@ -32,7 +32,7 @@ KEYS = load_keys({}, demo=True)
 
 
 def _count(registry: Path, sql: str) -> int:
-    with connect(registry, KEYS.registry, read_only=True) as con:
+    with connect(registry, read_only=True) as con:
         return int(con.execute(sql).fetchall()[0][0])
 
 
@@ -88,7 +88,7 @@ def main() -> None:
     )
     print(f"  register+load {t_load:4.1f} s   {touched:,} records of persons the batch touched")
 
-    with connect(registry, KEYS.registry, read_only=True) as con:
+    with connect(registry, read_only=True) as con:
         everyone = registered_records(con)
     clock = time.perf_counter()
     full = link_records(everyone, settings.match)

@@ -114,7 +114,7 @@ def _truth(delivery: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _score_dancu(delivery: Path, warehouse: Path) -> Evaluation:
     from dancu.evaluate import evaluate
 
-    return evaluate(delivery / "truth", warehouse, KEYS.registry)
+    return evaluate(delivery / "truth", warehouse)
 
 
 def _score_splink(delivery: Path, clusters: Path) -> Evaluation:

@@ -31,7 +31,7 @@ TOML settings file, see `dancu/defaults.toml`; empty for the defaults), `demo` (
 the public demo keys; false), `ingest_task_bytes` (bytes of province files one ingest task
 takes on; 64 MB; 1 gives every province its own task, spread over the workers). The keys
 come from Airflow's secrets backend (Variables
-`dancu_secret_pin_key`, `dancu_secret_registry_key`, `dancu_secret_audit_key`), else from
+`dancu_secret_pin_key`, `dancu_secret_audit_key`), else from
 the key files of the environment or the settings (see `dancu/keys.py`); without them the
 run fails in `plan`. A batch already loaded with exactly the same files is skipped
 (nothing changes). Every writing task holds the warehouse lock (the province ingests

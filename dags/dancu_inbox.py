@@ -17,9 +17,8 @@ batch's files are read again only when their sizes or times changed.
 
 Params: `inbox` and `warehouse` (required: no default points at a warehouse;
 for the schedule, set them as Airflow Variables `dancu_inbox` and
-`dancu_warehouse`), `settle_minutes`, `demo` (passed on to `dancu_batch`).
-The registry key comes from Airflow's secrets backend or the key files (see
-`dancu/keys.py`).
+`dancu_warehouse`), `settle_minutes`, `demo` (passed on to `dancu_batch`,
+which reads the keys).
 """
 
 from __future__ import annotations
@@ -80,8 +79,6 @@ def dancu_inbox() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from dancu.inbox import next_batch_to_load, stray_entries
-        from dancu.keys import AIRFLOW_VARIABLES
-        from dancu.settings import load_settings
 
         assert params is not None
         inbox = params.get("inbox") or Variable.get("dancu_inbox", default=None)
@@ -90,13 +87,9 @@ def dancu_inbox() -> None:
             raise AirflowFailException(
                 "set the params inbox and warehouse (or the Variables dancu_inbox, dancu_warehouse)"
             )
-        secrets = {k: Variable.get(n, default=None) for k, n in AIRFLOW_VARIABLES.items()}
-        keys = load_settings(None, demo=bool(params["demo"]), secrets=secrets).require_keys()
         for name in stray_entries(Path(inbox)):
             print(f"inbox entry {name!r} is not a batch folder (YYYY-MM-DD[-suffix]); left alone")
-        found = next_batch_to_load(
-            Path(inbox), Path(warehouse), 60 * params["settle_minutes"], keys.registry
-        )
+        found = next_batch_to_load(Path(inbox), Path(warehouse), 60 * params["settle_minutes"])
         if found is None:
             return []
         batch, fingerprint = found

@@ -7,10 +7,12 @@
     dancu review serve --warehouse DIR ...   (the review workspace in the browser)
     dancu review user add|list --users FILE ...
     dancu audit verify --warehouse DIR [--settings FILE] [--demo]
+    dancu keys derive audit --out FILE [--settings FILE]
 
-The register's keys (PIN, registry, audit) come from key files: ``DANCU_PIN_KEY_FILE``,
-``DANCU_DB_KEY_FILE``, ``DANCU_AUDIT_KEY_FILE`` or the settings (see ``dancu.keys``).
-Without them nothing runs; ``--demo`` allows the public demo keys of data/demo-keys/
+The register's keys (PIN, audit) come from key files: ``DANCU_PIN_KEY_FILE``,
+``DANCU_AUDIT_KEY_FILE`` or the settings (see ``dancu.keys``); the audit key,
+when not given, is derived from the PIN key.
+Without a PIN key nothing runs; ``--demo`` allows the public demo keys of data/demo-keys/
 (for the bundled samples only). Exit status 0 when the command completed
 (quarantined rows included), 1 with a one-line message when it could not
 (``--traceback``, anywhere on the line, shows the trace), 2 for a command line
@@ -145,6 +147,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     _warehouse(verify)
     _key_options(verify)
+
+    keys = sub.add_parser("keys", parents=[common], help="the register's keys")
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    derive = key_actions.add_parser(
+        "derive",
+        parents=[common],
+        help="write the audit key in use (given or derived from the PIN key) to a new"
+        " file only you can read, to hand to those who verify the audit trail",
+    )
+    derive.add_argument("kind", choices=["audit"], help="which key: audit")
+    derive.add_argument("--out", type=Path, required=True, help="the key file to create")
+    _key_options(derive)
     return parser
 
 
@@ -321,8 +335,7 @@ def _generate(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from dancu.evaluate import evaluate
 
-    keys = _settings(args).require_keys()
-    print(evaluate(args.truth, args.warehouse, keys.registry).to_text())
+    print(evaluate(args.truth, args.warehouse).to_text())
 
 
 def _registry(warehouse: Path) -> Path:
@@ -376,7 +389,7 @@ def _review_registry(args: argparse.Namespace) -> None:
     registry = _registry(args.warehouse)
     table = pl.Config(tbl_rows=200, tbl_cols=-1, fmt_str_lengths=40, tbl_width_chars=200)
     if args.action in ("list", "history"):
-        with table, connect(registry, keys.registry, read_only=True) as con:
+        with table, connect(registry, read_only=True) as con:
             if args.action == "list":
                 print(undecided_pairs(con, args.limit))
             else:
@@ -384,7 +397,7 @@ def _review_registry(args: argparse.Namespace) -> None:
         return
     with (
         writer_lock(args.warehouse, f"dancu review {args.action}"),
-        connect(registry, keys.registry) as con,
+        connect(registry) as con,
     ):
         if args.action == "confirm":
             confirm_decision(con, args.decision_id, os_user(), audit_key=keys.audit)
@@ -442,13 +455,24 @@ def _audit(args: argparse.Namespace) -> None:
     from pipelines.warehouse.audit import verify
 
     keys = _settings(args).require_keys()
-    with connect(args.warehouse / REGISTRY_FILE, keys.registry, read_only=True) as con:
+    with connect(args.warehouse / REGISTRY_FILE, read_only=True) as con:
         reports = verify(con, keys.audit, args.warehouse)
     for report in reports:
         print(report.to_text())
     broken = [r for r in reports if r.problem]
     if broken:
         raise ValueError(f"audit trail broken: {broken[0].table}: {broken[0].problem}")
+
+
+def _keys(args: argparse.Namespace) -> None:
+    import base64
+
+    keys = _settings(args).require_keys()
+    text = base64.b64encode(keys.audit).decode()
+    descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as out:
+        out.write(text + "\n")
+    print(f"wrote the {args.kind} key to {args.out} (mode 0600)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -460,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluate": _evaluate,
         "review": _review,
         "audit": _audit,
+        "keys": _keys,
     }
     try:
         commands[args.command](args)

@@ -28,7 +28,7 @@ from quality.metrics import Evaluation, evaluate_frames
 _KEY = ["province_code", "local_id"]
 
 
-def evaluate(truth_dir: Path, warehouse: Path, registry_key: str) -> Evaluation:
+def evaluate(truth_dir: Path, warehouse: Path) -> Evaluation:
     """Compare the registry in ``warehouse`` with the generator truth in ``truth_dir``.
 
     Args:
@@ -43,7 +43,7 @@ def evaluate(truth_dir: Path, warehouse: Path, registry_key: str) -> Evaluation:
     """
     truth = pl.read_csv(truth_dir / "records.csv", infer_schema=False)
     database = warehouse if warehouse.suffix == ".duckdb" else warehouse / REGISTRY_FILE
-    with connect(database, registry_key, read_only=True) as con:
+    with connect(database, read_only=True) as con:
         predicted = registry_person_keys(con)
         reviews = review_queue_keys(con)
     twins_path = truth_dir / "persons.csv"

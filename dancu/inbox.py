@@ -123,9 +123,7 @@ def cached_fingerprint(batch_dir: Path, warehouse: Path) -> str:
     return fingerprint
 
 
-def batch_is_loaded(
-    batch_dir: Path, warehouse: Path, registry_key: str, fingerprint: str | None = None
-) -> bool:
+def batch_is_loaded(batch_dir: Path, warehouse: Path, fingerprint: str | None = None) -> bool:
     """True when the registry already holds this batch with exactly these files.
 
     ``fingerprint`` is the batch's ``batch_fingerprint`` when the caller has it.
@@ -133,7 +131,7 @@ def batch_is_loaded(
     registry = warehouse / REGISTRY_FILE
     if not registry.exists():
         return False
-    with connect(registry, registry_key, read_only=True) as con:
+    with connect(registry, read_only=True) as con:
         found = loaded_fingerprint(con, batch_dir.name)
     return found is not None and found == (fingerprint or batch_fingerprint(batch_dir))
 
@@ -142,7 +140,6 @@ def next_batch_to_load(
     inbox: Path,
     warehouse: Path,
     settle_seconds: float,
-    registry_key: str,
     now: float | None = None,
 ) -> tuple[Path, str] | None:
     """The oldest batch of ``inbox`` not loaded with its current files, and its fingerprint.
@@ -154,7 +151,7 @@ def next_batch_to_load(
     now = time.time() if now is None else now
     for batch in batch_folders(inbox):
         fingerprint = cached_fingerprint(batch, warehouse)
-        if batch_is_loaded(batch, warehouse, registry_key, fingerprint):
+        if batch_is_loaded(batch, warehouse, fingerprint):
             continue
         newest = max((p.lstat().st_mtime for p in _entries(batch)), default=0.0)
         return (batch, fingerprint) if now - newest >= settle_seconds else None

@@ -54,7 +54,8 @@ class RunSettings:
         """The keys, or a clear error when the run was given none."""
         if self.keys is None:
             raise ValueError(
-                "no keys: a run needs the PIN, registry and audit keys (see dancu.keys)"
+                "no keys: a run needs the PIN key (the audit key is derived from it when"
+                " not given; see dancu.keys)"
             )
         return self.keys
 
@@ -120,7 +121,9 @@ def load_settings(
     if path is not None:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
-    unknown = set(data) - {"ingest", "matching", "retention", *KINDS}
+    # [registry] key_file is read only to be refused with its reason (dancu.keys).
+    key_tables = (*KINDS, "registry")
+    unknown = set(data) - {"ingest", "matching", "retention", *key_tables}
     if unknown:
         raise SettingsError(f"unknown settings table(s): {', '.join(sorted(unknown))}")
     settings = RunSettings(force=force)
@@ -145,7 +148,7 @@ def load_settings(
     match = _apply(match, matching, "matching")
     retention = _apply(settings.retention, data.get("retention", {}), "retention")
     key_files: dict[str, Path] = {}
-    for kind in KINDS:
+    for kind in key_tables:
         table = data.get(kind, {})
         unknown_key = set(table) - {"key_file"}
         if unknown_key:

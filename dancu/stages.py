@@ -271,9 +271,9 @@ def plan(batch_dir: Path, warehouse: Path, settings: RunSettings, token: str | N
     batch_id = check_batch_name(batch_dir.name)
     registry = warehouse / REGISTRY_FILE
     if registry.exists():
-        with connect(registry, keys.registry, read_only=True) as con:
+        with connect(registry, read_only=True) as con:
             check_keys(con, key_checks(keys), record=False)
-    if not settings.force and batch_is_loaded(batch_dir, warehouse, keys.registry):
+    if not settings.force and batch_is_loaded(batch_dir, warehouse):
         return Plan(batch_id, [], already_loaded=True)
     provinces = plan_batch(batch_dir, warehouse, token or secrets.token_hex(16))
     return Plan(batch_id, provinces, groups=group_provinces(batch_dir, provinces))
@@ -421,14 +421,13 @@ def match_batch(warehouse: Path, batch_id: str, settings: RunSettings, token: st
 
     private_files()
     _planned(warehouse, batch_id, token)
-    keys = settings.require_keys()
     new = staged_records(warehouse, batch_id)
     registry = warehouse / REGISTRY_FILE
     out = staging_dir(warehouse, batch_id) / "match"
     if not registry.exists():
         result = link_records(new, settings.match, fallback=[default_model()])
         return _write_match(out, result, batch_id, new, new)
-    with connect(registry, keys.registry, read_only=True) as con:
+    with connect(registry, read_only=True) as con:
         scope = batch_scope(registered_records(con), new)
         prior = record_clusters(con)
         decisions = read_decisions(con)
@@ -547,7 +546,7 @@ def register_and_load(
     def before_commit(con: Any) -> None:
         validate_registry(con).raise_for_failures()
 
-    with connect(warehouse / REGISTRY_FILE, keys.registry) as con:
+    with connect(warehouse / REGISTRY_FILE) as con:
         scope = batch_scope(registered_records(con), new)
         previous = read_previous(con)
         # Only persons the batch touched are re-decided; everyone else stays as is.
@@ -615,7 +614,6 @@ def check_quality(
     from quality.report import write_report
 
     private_files()
-    keys = settings.require_keys()
     _planned(warehouse, batch_id, token)
     kept = _validation_file(warehouse, batch_id, "records")
     records_report = (
@@ -625,7 +623,7 @@ def check_quality(
             staged_records(warehouse, batch_id), staged_files(warehouse, batch_id)
         )
     )
-    with connect(warehouse / REGISTRY_FILE, keys.registry, read_only=True) as con:
+    with connect(warehouse / REGISTRY_FILE, read_only=True) as con:
         registry_report = validate_registry(con)
         reports = [records_report, registry_report]
         thresholds = settings.match.thresholds
@@ -680,7 +678,7 @@ def apply_decisions(
     def before_commit(con: Any) -> None:
         validate_registry(con).raise_for_failures()
 
-    with connect(registry, keys.registry) as con:
+    with connect(registry) as con:
         check_keys(con, key_checks(keys), record=False)
         pending = pending_decisions(con)
         if pending.is_empty():

@@ -67,12 +67,12 @@ class RunSummary:
         return lines
 
 
-def warehouse_summary(warehouse: Path, registry_key: str) -> str:
+def warehouse_summary(warehouse: Path) -> str:
     """Return the latest run of each batch and the registry totals, as text."""
     path = warehouse / REGISTRY_FILE
     if not path.exists():
         raise FileNotFoundError(f"no registry at '{path}': run `dancu run` first")
-    with connect(path, registry_key, read_only=True) as con:
+    with connect(path, read_only=True) as con:
         runs = latest_runs(con)
         totals = registry_totals(con)
     lines = ["batch        read  = loaded + quarantined + skipped | new persons  merged  PINs"]

@@ -22,4 +22,4 @@ def open_registry(path: Path, read_only: bool = True):  # type: ignore[no-untype
     from pipelines.warehouse import REGISTRY_FILE, connect
 
     registry = path / REGISTRY_FILE if path.is_dir() else path
-    return connect(registry, DEMO_KEYS.registry, read_only=read_only)
+    return connect(registry, read_only=read_only)

@@ -81,8 +81,7 @@ def test_a_run_without_a_key_or_with_the_demo_key_is_refused(
     demo.chmod(0o600)
     found = _dancu(
         "run", "--inbox", batch, "--warehouse", str(tmp_path / "w"),
-        env={ENV["pin"]: str(demo), ENV["registry"]: str(DEMO_KEY_DIR / "registry.key"),
-             ENV["audit"]: str(DEMO_KEY_DIR / "audit.key")},
+        env={ENV["pin"]: str(demo), ENV["audit"]: str(DEMO_KEY_DIR / "audit.key")},
     )  # fmt: skip
     assert found.returncode == 1
     assert "is the public demo key: refused without --demo" in found.stderr
@@ -102,12 +101,12 @@ def test_a_run_with_another_key_is_refused_and_changes_nothing(
     )  # fmt: skip
     assert found.returncode == 1, found.stdout
     assert "built with another pin key check" in found.stderr
-    # and a registry key that does not open it
+    # and another audit key: the chain would no longer verify
     found = _dancu(
         "run", "--demo", "--force", "--inbox", str(sample_inbox / BATCH),
-        "--warehouse", str(warehouse), env={ENV["registry"]: str(other)},
+        "--warehouse", str(warehouse), env={ENV["audit"]: str(other)},
     )  # fmt: skip
-    assert found.returncode == 1 and "registry key does not open" in found.stderr
+    assert found.returncode == 1 and "built with another audit key check" in found.stderr
     assert (warehouse / "registry.duckdb").read_bytes() == before
 
 

@@ -225,7 +225,7 @@ class Workspace:
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection for one request (one request at a time in this process)."""
-        with self._lock, connect(self.registry, self.keys.registry, read_only=True) as con:
+        with self._lock, connect(self.registry, read_only=True) as con:
             yield con
 
     @contextmanager
@@ -237,7 +237,7 @@ class Workspace:
         with (
             self._lock,
             writer_lock(self.warehouse, "dancu review serve", wait_seconds=_LOCK_WAIT),
-            connect(self.registry, self.keys.registry) as con,
+            connect(self.registry) as con,
         ):
             yield con
             anchor_audit(self.warehouse, con, self.keys)
@@ -575,12 +575,12 @@ def serve(
         raise FileNotFoundError(
             f"no users in '{users}': add one with `dancu review user add NAME --users {users}`"
         )
-    keys = settings.require_keys()
+    settings.require_keys()  # a clear error now, not at the first decision
     with (
         writer_lock(warehouse, "dancu review serve"),
-        connect(warehouse / REGISTRY_FILE, keys.registry),
+        connect(warehouse / REGISTRY_FILE),
     ):
-        pass  # a clear error now if the key or the file is wrong; its schema brought up to date
+        pass  # a clear error now if the file is wrong; its schema brought up to date
     app = create_app(warehouse, users, read_secret(secret_file), settings)
     print(f"review workspace on http://{host}:{port}/ (stop with Ctrl-C)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

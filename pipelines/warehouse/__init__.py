@@ -26,7 +26,7 @@ from pipelines.warehouse.paths import (
     staging_dir,
     staging_part,
 )
-from pipelines.warehouse.registry import KeyMismatchError, RegistryKeyError, connect
+from pipelines.warehouse.registry import KeyMismatchError, connect
 
 __all__ = [
     "ANALYST_FILE",
@@ -34,7 +34,6 @@ __all__ = [
     "REPORT_FILE",
     "BatchTables",
     "KeyMismatchError",
-    "RegistryKeyError",
     "Retention",
     "UnsafePathError",
     "WarehouseLockedError",

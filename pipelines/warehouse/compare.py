@@ -7,9 +7,6 @@ every ``TIMESTAMP`` column (a run's start and end, a PIN event's time, a
 decision's time), the run's id, which is derived from its start, and the audit
 chain's ``prev_mac`` and ``mac`` (MACs over those rows, clock included; each
 registry's chain is checked on its own by ``pipelines.warehouse.audit``).
-
-Both registries are encrypted: each is opened with its registry key (the
-right one with the left one's when not given).
 """
 
 from __future__ import annotations
@@ -18,10 +15,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from pipelines.warehouse.audit import CHAINED
-from pipelines.warehouse.registry import ALIAS, RegistryKeyError, open_database, sql_literal
+from pipelines.warehouse.registry import ALIAS, open_database, sql_literal
 
 #: Columns that are not TIMESTAMP but hold the wall clock all the same.
 _CLOCK_COLUMNS = {"run": {"run_id"}}
@@ -52,9 +47,7 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def compare_registries(
-    left: Path, right: Path, key: str, right_key: str | None = None
-) -> list[TableDifference]:
+def compare_registries(left: Path, right: Path) -> list[TableDifference]:
     """Compare every table of ``left`` with ``right``, wall-clock columns left out.
 
     Rows are compared as multisets (``EXCEPT ALL`` both ways), so order does
@@ -64,27 +57,15 @@ def compare_registries(
     Args:
         left: a registry file.
         right: another registry file.
-        key: the registry key of ``left``.
-        right_key: the registry key of ``right`` (``key`` when None).
 
     Raises:
-        RegistryKeyError: a key does not open its registry.
         FileNotFoundError: a registry does not exist.
     """
     for path in (left, right):
         if not path.exists():
             raise FileNotFoundError(f"no registry at '{path}'")
-    with closing(open_database(left, key, read_only=True)) as con:
-        other = right_key if right_key is not None else key
-        try:
-            con.execute(
-                f"ATTACH {sql_literal(str(right))} AS r "
-                f"(ENCRYPTION_KEY {sql_literal(other)}, READ_ONLY)"
-            )
-        except duckdb.Error as err:
-            raise RegistryKeyError(
-                f"the registry key does not open '{right}': {str(err).splitlines()[0]}"
-            ) from err
+    with closing(open_database(left, read_only=True)) as con:
+        con.execute(f"ATTACH {sql_literal(str(right))} AS r (READ_ONLY)")
         tables = {
             side: {
                 name

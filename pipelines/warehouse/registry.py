@@ -1,8 +1,7 @@
 """The registry database: the only code that opens ``registry.duckdb``.
 
-``connect`` opens it, encrypted with DuckDB's database encryption (AES-GCM-256,
-``ATTACH … (ENCRYPTION_KEY …)``, OpenSSL from the signed ``httpfs`` extension
-that the ``duckdb-ext-httpfs`` package ships), creating the contract's tables
+``connect`` opens it (a private file: mode 0600 in a 0700 folder; encryption at
+rest is the storage's, see docs/security.md), creating the contract's tables
 (``sql/registry.sql``) on first use. Its spill files go to a private folder
 that is removed when the connection closes, whatever happened. The functions
 below are every read and write of the registry that is not the batch load
@@ -18,10 +17,8 @@ import contextlib
 import csv
 import datetime as dt
 import hashlib
-import importlib.util
 import json
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,25 +38,10 @@ _VERSIONED = ("dancu", "polars", "duckdb", "rapidfuzz", "pyarrow", "great-expect
 
 #: The registry's name inside a connection (``USE``d, so queries name tables alone).
 ALIAS = "registry"
-_KEY_TEXT = re.compile(r"^[A-Za-z0-9+/=_-]{16,}$")
 
 
-class RegistryKeyError(ValueError):
-    """The registry cannot be opened with the key given (or the key is malformed)."""
-
-
-class KeyMismatchError(RegistryKeyError):
+class KeyMismatchError(ValueError):
     """The registry was built with another PIN or audit key, or another serial scheme."""
-
-
-def _extension_directory() -> str:
-    spec = importlib.util.find_spec("duckdb_ext")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            "DuckDB's httpfs extension (package duckdb-ext-httpfs) is not installed: "
-            "it is needed to write the encrypted registry"
-        )
-    return str(Path(next(iter(spec.submodule_search_locations))) / "extensions")
 
 
 def sql_literal(text: str) -> str:
@@ -68,43 +50,24 @@ def sql_literal(text: str) -> str:
 
 
 def open_database(
-    path: Path, key: str | None, *, read_only: bool, spill: Path | None = None
+    path: Path, *, read_only: bool, spill: Path | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with OpenSSL loaded and ``path`` attached (encrypted with ``key``).
+    """An in-memory DuckDB with ``path`` attached as ``registry`` (``USE``d).
 
-    ``key`` None attaches a plain file (the analyst database). Host files stay
+    No extension is installed or loaded behind our back. Host files stay
     reachable only as far as the caller allows (see ``analyst.open_analyst``).
     """
     config: dict[str, str | bool | int | float | list[str]] = {
-        "extension_directory": _extension_directory(),
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "allow_unsigned_extensions": False,
     }
     con = duckdb.connect(config=config)
     try:
-        con.execute("LOAD httpfs")
         if spill is not None:
             con.execute(f"SET temp_directory = {sql_literal(str(spill))}")
-        con.execute("SET temp_file_encryption = true")
-        options = []
-        if key is not None:
-            if not _KEY_TEXT.match(key):
-                raise RegistryKeyError("the registry key is not base64 text of 16 bytes or more")
-            options.append(f"ENCRYPTION_KEY {sql_literal(key)}")
-        if read_only:
-            options.append("READ_ONLY")
-        attach = f"ATTACH {sql_literal(str(path))} AS {ALIAS}"
-        try:
-            con.execute(attach + (f" ({', '.join(options)})" if options else ""))
-        except duckdb.Error as err:
-            text = str(err)
-            if "encrypt" in text.lower() or "key" in text.lower():
-                raise RegistryKeyError(
-                    f"the registry key does not open '{path}' (another key, or a registry "
-                    f"written without encryption): {text.splitlines()[0]}"
-                ) from err
-            raise
+        options = " (READ_ONLY)" if read_only else ""
+        con.execute(f"ATTACH {sql_literal(str(path))} AS {ALIAS}{options}")
         con.execute(f"USE {ALIAS}")
     except BaseException:
         con.close()
@@ -113,14 +76,14 @@ def open_database(
 
 
 @contextlib.contextmanager
-def connect(path: Path, key: str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the encrypted registry (creating its tables when it is new); close it after.
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the registry (creating its tables when it is new); close it after.
 
     Spill files go to ``.spill-<pid>`` beside the registry (mode 0700), removed on
     close, also when the work failed.
 
     Raises:
-        RegistryKeyError: the key does not open the registry.
+        KeyMismatchError: the registry was built with other keys.
         FileNotFoundError: ``read_only`` and there is no registry.
     """
     if read_only and not path.exists():
@@ -128,7 +91,7 @@ def connect(path: Path, key: str, read_only: bool = False) -> Iterator[duckdb.Du
     spill = path.parent / f".spill-{os.getpid()}-{id(path):x}"
     if not read_only:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    con = open_database(path, key, read_only=read_only, spill=None if read_only else spill)
+    con = open_database(path, read_only=read_only, spill=None if read_only else spill)
     try:
         tables = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()"

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from dancu.inbox import batch_fingerprint, batch_folders, next_batch_to_load
-from tests.registry_helpers import DEMO_KEYS
 
 pytestmark = pytest.mark.dag
-KEY = DEMO_KEYS.registry
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -68,27 +66,20 @@ def test_next_batch_waits_for_order_and_for_files_to_settle(
 ) -> None:
     first, second = batch_folders(sample_inbox)
     empty = tmp_path / "empty-warehouse"
-    assert next_batch_to_load(sample_inbox, empty, settle_seconds=0, registry_key=KEY) == (
+    assert next_batch_to_load(sample_inbox, empty, settle_seconds=0) == (
         first,
         batch_fingerprint(first),
     )
     # Still arriving: a file changed a moment ago.
-    assert (
-        next_batch_to_load(
-            sample_inbox, empty, settle_seconds=60, registry_key=KEY, now=_newest(first)
-        )
-        is None
-    )
+    assert next_batch_to_load(sample_inbox, empty, settle_seconds=60, now=_newest(first)) is None
     # Everything loaded: nothing to do.
-    assert (
-        next_batch_to_load(sample_inbox, cli_warehouse, settle_seconds=0, registry_key=KEY) is None
-    )
+    assert next_batch_to_load(sample_inbox, cli_warehouse, settle_seconds=0) is None
     # A re-delivered batch (its files changed) is due again, in its place in the order.
     inbox = tmp_path / "inbox"
     shutil.copytree(sample_inbox, inbox)
     extra = inbox / second.name / "001" / "late.csv"
     extra.write_text("Mã nhân khẩu,Họ và tên\nX1,Nguyễn Văn A\n", encoding="utf-8")
-    found = next_batch_to_load(inbox, cli_warehouse, settle_seconds=0, registry_key=KEY)
+    found = next_batch_to_load(inbox, cli_warehouse, settle_seconds=0)
     assert found is not None and found[0].name == second.name
 
 

@@ -69,8 +69,8 @@ def test_version_traceback_anywhere_and_a_clear_not_a_registry_error(tmp_path: P
         con.execute("CREATE TABLE t (x INTEGER)")
     listed = _dancu("review", "list", "--demo", "--warehouse", str(other))
     assert listed.returncode == 1
-    # A plain DuckDB file is not an encrypted registry: the key does not open it.
-    assert "does not open" in listed.stderr and "does not exist" not in listed.stderr
+    # Another DuckDB file is not a registry: said in one line, nothing about the file made up.
+    assert "is not a dancu registry" in listed.stderr and "does not exist" not in listed.stderr
     assert len(listed.stderr.strip().splitlines()) == 1
     traced = _dancu("review", "list", "--demo", "--warehouse", str(other), "--traceback")
     assert traced.returncode == 1 and "Traceback (most recent call last)" in traced.stderr

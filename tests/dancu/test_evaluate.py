@@ -9,7 +9,7 @@ import pytest
 
 from dancu.evaluate import evaluate
 from quality.metrics import evaluate_frames
-from tests.registry_helpers import DEMO_KEYS, open_registry
+from tests.registry_helpers import open_registry
 
 pytestmark = pytest.mark.unit
 
@@ -72,7 +72,7 @@ def test_evaluate_reads_truth_and_registry(tmp_path: Path) -> None:
     (truth_dir / "records.csv").write_text(_TRUTH, encoding="utf-8")
     (truth_dir / "persons.csv").write_text(_PERSONS, encoding="utf-8")
 
-    result = evaluate(truth_dir, _warehouse(tmp_path / "warehouse"), DEMO_KEYS.registry)
+    result = evaluate(truth_dir, _warehouse(tmp_path / "warehouse"))
 
     assert result.truth_records == 7  # 001:1-5, 079:9, 079:10
     assert result.truth_conflicts == 1

@@ -12,7 +12,7 @@ from dancu.evaluate import evaluate
 from dancu.inbox import batch_folders
 from domain.identity import decode_prefix
 from domain.reference import provinces
-from tests.registry_helpers import DEMO_KEYS, open_registry
+from tests.registry_helpers import open_registry
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +110,7 @@ def test_pending_persons_have_no_pin_and_a_reason(cli_warehouse: Path) -> None:
 def test_the_registry_finds_duplicates_without_false_merges(
     cli_warehouse: Path, sample_truth: Path
 ) -> None:
-    result = evaluate(sample_truth, cli_warehouse, DEMO_KEYS.registry)
+    result = evaluate(sample_truth, cli_warehouse)
     assert result.pairwise_precision >= 0.995
     # Issue 4 measured P 1.0000, R 0.9172, F1 0.9568, B-cubed F1 0.9958 on the samples.
     assert result.pairwise_f1 >= 0.92

@@ -179,6 +179,10 @@ def test_a_large_file_streamed_in_blocks_gives_the_same_records(tmp_path: Path) 
     assert streamed["records"].height == 3000
     assert streamed["records"].equals(whole["records"])
     assert streamed["files"].equals(whole["files"])
+    # ... and standardised a few hundred rows at a time, as a large file is
+    few = ReadLimits(stream_above_bytes=1024, block_bytes=4096, standardise_rows=400)
+    in_chunks = _ingest(tmp_path / "chunks", {"big.csv": data}, limits=few)
+    assert in_chunks["records"].equals(whole["records"])
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +263,9 @@ def test_a_province_streamed_piece_by_piece_gives_the_same_rows(tmp_path: Path) 
     whole = _ingest(tmp_path / "whole", files)
     small = ReadLimits(stream_above_bytes=1024, block_bytes=8192)
     streamed = _ingest(tmp_path / "streamed", files, limits=small)
+    # every piece standardised on its own, not gathered across files
+    alone = _ingest(tmp_path / "alone", files, limits=ReadLimits(standardise_rows=1))
+    assert alone["records"].equals(whole["records"])
     assert streamed["files"].equals(whole["files"])
     assert (
         streamed["quarantine"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.warehouse.compare import compare_registries
-from tests.registry_helpers import DEMO_KEYS, open_registry
+from tests.registry_helpers import open_registry
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def test_a_registry_equals_its_copy_with_other_clock_times(
         con.execute(
             "UPDATE run SET run_id = run_id || 'x', started_at = started_at - INTERVAL 1 DAY"
         )
-    differences = compare_registries(cli_warehouse / "registry.duckdb", copy, DEMO_KEYS.registry)
+    differences = compare_registries(cli_warehouse / "registry.duckdb", copy)
     assert [d for d in differences if not d.same] == []
     by_table = {d.table: d for d in differences}
     # The audit chain's MACs cover the clock columns too (each chain is verified on its own).
@@ -51,7 +51,7 @@ def test_a_changed_pin_a_lost_link_and_a_repeated_row_are_found(
         con.execute("INSERT INTO quarantine SELECT * FROM quarantine LIMIT 1")
     found = {
         d.table: (d.only_left, d.only_right)
-        for d in compare_registries(cli_warehouse / "registry.duckdb", copy, DEMO_KEYS.registry)
+        for d in compare_registries(cli_warehouse / "registry.duckdb", copy)
         if not d.same
     }
     assert found == {"person": (1, 1), "match_link": (1, 0), "quarantine": (0, 1)}
