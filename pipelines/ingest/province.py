@@ -122,6 +122,7 @@ class _Province:
     names: list[str]  # source_file of each file, by index
     work: Path  # folder of the record chunks
     chunks: list[Path] = field(default_factory=list)
+    pending: list[pl.DataFrame] = field(default_factory=list)  # person rows not yet standardised
     flawed: list[pl.DataFrame] = field(default_factory=list)  # per file, in file order
     repeats: list[pl.DataFrame] = field(default_factory=list)  # repeated local ids
     seen: list[pl.DataFrame] = field(default_factory=list)  # first occurrences, per piece
@@ -161,8 +162,12 @@ def ingest_province(
         work=work,
     )
     try:
+        limits = limits or ReadLimits()
         for file_index, path in enumerate(paths):
-            _ingest_file(state, path, file_index, limits or ReadLimits())
+            _ingest_file(state, path, file_index, limits)
+            if sum(p.height for p in state.pending) >= limits.standardise_rows:
+                _flush(state)
+        _flush(state)
         quarantine = pl.concat(
             [q.select(list(QUARANTINE_SCHEMA)) for q in [*state.flawed, *state.repeats]]
             or [pl.DataFrame(schema=QUARANTINE_SCHEMA)],
@@ -201,7 +206,8 @@ def _ingest_file(state: _Province, path: Path, file_index: int, limits: ReadLimi
         "rows_quarantined": 0,
         "rows_skipped": 0,
     }
-    chunks: list[Path] = []
+    people_pieces: list[pl.DataFrame] = []  # this file's person rows not yet standardised
+    chunks: list[Path] = []  # this file's chunks written so far (a large file's)
     flawed: list[pl.DataFrame] = []
     repeats: list[pl.DataFrame] = []
     mine: list[pl.DataFrame] = []
@@ -235,14 +241,17 @@ def _ingest_file(state: _Province, path: Path, file_index: int, limits: ReadLimi
                 )
                 repeats.append(repeated)
                 mine.append(new_ids)
-                records = _standardised(people, state)
-                chunk = state.work / f"chunk-{len(state.chunks) + len(chunks):06d}.parquet"
-                records.write_parquet(chunk, compression="zstd", statistics=True)
-                chunks.append(chunk)
-                loaded += records.height
+                people_pieces.append(people)
+                loaded += people.height
+                if sum(p.height for p in people_pieces) >= limits.standardise_rows:
+                    _flush(state)  # earlier files' rows: a chunk of their own
+                    chunks.append(_write_chunk(state, people_pieces))
+                    people_pieces = []
     except UnreadableFileError as err:
+        # What the file gave before it failed is dropped: it is one quarantine entry.
         for chunk in chunks:
             chunk.unlink()
+            state.chunks.remove(chunk)
         count.update(rows_read=1, rows_quarantined=1)
         entry = unreadable_file_entry(path, source_file, state.batch_id, state.province_code, err)
         state.flawed.append(entry)
@@ -254,11 +263,31 @@ def _ingest_file(state: _Province, path: Path, file_index: int, limits: ReadLimi
         rows_loaded=loaded,
         rows_quarantined=sum(f.height for f in [*flawed, *repeats]),
     )
-    state.chunks += chunks
+    state.pending += people_pieces
     state.flawed += flawed
     state.repeats += repeats
     state.seen += mine
     state.counts.append(count)
+
+
+def _flush(state: _Province) -> None:
+    """Standardise the pending person rows (of files read whole) as one chunk."""
+    if state.pending:
+        _write_chunk(state, state.pending)
+        state.pending = []
+
+
+def _write_chunk(state: _Province, pieces: list[pl.DataFrame]) -> Path:
+    """Standardise pieces of person rows together and write them as the next chunk.
+
+    Standardisation is row by row, so rows of several pieces and files give
+    the same records together as apart; ``extras`` is made in ``_combine``.
+    """
+    chunk = state.work / f"chunk-{len(state.chunks):06d}.parquet"
+    people = pl.concat(pieces, how="diagonal_relaxed")
+    _standardised(people, state).write_parquet(chunk, compression="zstd", statistics=True)
+    state.chunks.append(chunk)
+    return chunk
 
 
 def _standardised(rows: pl.DataFrame, state: _Province) -> pl.DataFrame:

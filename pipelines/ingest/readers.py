@@ -72,6 +72,9 @@ class ReadLimits:
             (``RLIMIT_AS``); a workbook that needs more is quarantined. Counts
             reserved, not used, memory: below 2 GiB normal workbooks fail.
         reader_timeout_seconds: Time the child may take to read a workbook.
+        standardise_rows: Person rows of a province (across its files and
+            pieces) gathered before they are standardised together: fewer,
+            larger calls for many small files, bounded memory for large ones.
     """
 
     stream_above_bytes: int = 32 << 20
@@ -80,6 +83,7 @@ class ReadLimits:
     fallback_rows: int = 100_000
     reader_memory_bytes: int = 4 << 30
     reader_timeout_seconds: float = 600.0
+    standardise_rows: int = 200_000
 
 
 class UnreadableFileError(ValueError):
