@@ -730,6 +730,35 @@ def _quiet(stage: str, rows: int | None = None) -> None:
     """The progress hook of a run nobody watches."""
 
 
+#: Heavy modules the last stages import (validation, the report's charts). A run in one
+#: process imports them in a thread while ingest works (reading, Polars and the workbook
+#: reader's child release the interpreter): a small batch's run is seconds shorter.
+_LATER_IMPORTS = (
+    "great_expectations",
+    "great_expectations.expectations",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+)
+
+
+def _import_in_background(modules: tuple[str, ...]) -> None:
+    """Start importing ``modules`` in a daemon thread; a later import waits for it, if needed.
+
+    Python's import lock makes the later ``import`` of a module being imported
+    wait for it, and an import that fails here fails again, with its error, where
+    the module is used.
+    """
+    import importlib
+    import threading
+
+    def work() -> None:
+        for name in modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    threading.Thread(target=work, name="dancu-imports", daemon=True).start()
+
+
 def run_batch(
     batch_dir: Path,
     warehouse: Path,
@@ -750,6 +779,7 @@ def run_batch(
     step = progress or _quiet
     batch_id = check_batch_name(batch_dir.name)
     seconds: dict[str, float] = {}
+    _import_in_background(_LATER_IMPORTS)
     with writer_lock(warehouse, f"dancu run {batch_id}", wait_seconds=wait_seconds):
         started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         token = secrets.token_hex(16)
