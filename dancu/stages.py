@@ -759,6 +759,34 @@ def _import_in_background(modules: tuple[str, ...]) -> None:
     threading.Thread(target=work, name="dancu-imports", daemon=True).start()
 
 
+def _ingest_all(
+    batch_dir: Path, provinces: list[str], warehouse: Path, settings: RunSettings, token: str
+) -> Iterator[tuple[str, IngestSummary]]:
+    """Ingest every province of the plan, one process per CPU core; yield them in plan order.
+
+    Provinces are independent (each writes its own staged parts), so the
+    staging is the same whatever the number of processes. The processes come
+    from a fork server (the workbook reader's, see ``pipelines.ingest.isolation``)
+    and are given the settings without the keys: ingest needs none.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pipelines.ingest.isolation import forkserver_context
+
+    workers = min(len(provinces), len(os.sched_getaffinity(0)))
+    if workers <= 1:
+        for code in provinces:
+            yield code, ingest(batch_dir, code, warehouse, settings, token)
+        return
+    keyless = dataclasses.replace(settings, keys=None)
+    with ProcessPoolExecutor(workers, mp_context=forkserver_context("dancu.stages")) as pool:
+        futures = [
+            pool.submit(ingest, batch_dir, code, warehouse, keyless, token) for code in provinces
+        ]
+        for code, future in zip(provinces, futures, strict=True):
+            yield code, future.result()
+
+
 def run_batch(
     batch_dir: Path,
     warehouse: Path,
@@ -800,8 +828,7 @@ def run_batch(
         if expect is not None:
             expect(len(provinces) + 6)
         step(f"{batch_id} plan: {len(provinces)} province folders", None)
-        for code in provinces:
-            ingested = ingest(batch_dir, code, warehouse, settings, token)
+        for code, ingested in _ingest_all(batch_dir, provinces, warehouse, settings, token):
             step(f"{batch_id} ingest {code}", ingested.rows_read)
         lap("ingest")
         validated = validate_staged(warehouse, batch_id, token)

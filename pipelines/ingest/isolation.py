@@ -40,9 +40,14 @@ class ReaderCrashedError(RuntimeError):
     """The child reading a file died, ran out of memory or time, or raised."""
 
 
-def _context() -> Any:
+def forkserver_context(*preload: str) -> Any:
+    """Multiprocessing's fork-server context, the server preloading our readers (and ``preload``).
+
+    The preload list counts only before the process's fork server starts: the
+    first caller's list is the one used.
+    """
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)
+    ctx.set_forkserver_preload([*_PRELOAD, *preload])
     return ctx
 
 
@@ -109,7 +114,7 @@ def read_workbook_sheets(
     """
     with tempfile.TemporaryDirectory(prefix="dancu-read-") as out:
         with _children_allowed():
-            child = _context().Process(
+            child = forkserver_context().Process(
                 target=_workbook_child, args=(str(path), out, memory_bytes), daemon=True
             )
             child.start()
