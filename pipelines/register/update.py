@@ -29,7 +29,6 @@ import polars as pl
 
 from domain.identity import (
     birth_year_from_pin_expr,
-    decode_prefix,
     pin_prefix_expr,
     sex_from_digit_expr,
 )
@@ -187,14 +186,13 @@ def update_register(
         .replace_strict(came_from, default=None, return_dtype=pl.String)
         .alias("evidence_pin")
     )
-    persons, events, serials = _issue_pins(
+    persons, pin_events, serials = _issue_pins(
         golden, previous.serials_issued, previous.issued_pins, key
     )
-    by_person = {e.person_id: e.pin for e in events if e.event == "issued"}
+    issued = pin_events.filter(pl.col("event") == "issued")
+    by_person = dict(zip(issued["person_id"], issued["pin"], strict=True))
     # A split event names the new PIN and the PIN the records came from.
-    events.extend(
-        replace(e, pin=by_person[e.person_id]) for e in splits if e.person_id in by_person
-    )
+    events = [replace(e, pin=by_person[e.person_id]) for e in splits if e.person_id in by_person]
     survivors = dict(zip(persons["person_id"], persons["pin"], strict=True))
     retired_rows = (
         previous.persons.filter(pl.col("person_id").is_in(list(retired)))
@@ -213,7 +211,7 @@ def update_register(
         ).iter_rows()
         if merged_pin is not None
     )
-    event_frame = _event_frame(events)
+    event_frame = pl.concat([pin_events, _event_frame(events)], how="vertical")
     still_retired = previous.persons.filter(
         (pl.col("status") == "retired") & ~pl.col("person_id").is_in(persons["person_id"].to_list())
     ).drop("first_issued")
@@ -313,8 +311,13 @@ def _used_serials(issued_pins: pl.DataFrame, prefixes: set[str]) -> dict[str, li
 
 def _issue_pins(
     golden: pl.DataFrame, serials_issued: dict[str, int], issued_pins: pl.DataFrame, key: bytes
-) -> tuple[pl.DataFrame, list[PinEvent], dict[str, int]]:
-    """Keep, cancel or issue each person's PIN; mark persons with no sex or year pending."""
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """Keep, cancel or issue each person's PIN; mark persons with no sex or year pending.
+
+    Returns the persons with their PIN, the events (``EVENT_SCHEMA``: each
+    cancelled PIN in the persons' order, naming its successor, then every new
+    PIN by person id) and each prefix's serial counter after this run.
+    """
     # A PIN is evidence too: when the records no longer state the sex or the
     # year (a re-sent record lost them), the values the PIN encodes stand.
     evidence = pl.coalesce("pin_before", "evidence_pin")
@@ -324,60 +327,90 @@ def _issue_pins(
         ),
         pl.coalesce("birth_year", birth_year_from_pin_expr(evidence)).alias("birth_year"),
     )
-    golden = golden.with_columns(
-        pin_prefix_expr(pl.col("birth_province_code"), pl.col("sex"), pl.col("birth_year")).alias(
-            "_prefix"
-        ),
-        pl.when(pl.col("_name_flagged"))
-        .then(pl.lit(NOT_A_NAME_REASON))
-        .when(pl.col("sex").is_null() & pl.col("birth_year").is_null())
-        .then(pl.lit("sex and year of birth unknown"))
-        .when(pl.col("sex").is_null())
-        .then(pl.lit("sex unknown"))
-        .when(pl.col("birth_year").is_null())
-        .then(pl.lit("year of birth unknown"))
-        .alias("pending_reason"),
-    )
-    events: list[PinEvent] = []
-    serials = dict(serials_issued)
-    pins: dict[str, str | None] = {}
-    need: dict[str, list[str]] = {}
-    for person_id, pin_before, prefix, sex, year, reason in golden.select(
-        "person_id", "pin_before", "_prefix", "sex", "birth_year", "pending_reason"
-    ).iter_rows():
-        if pin_before is None and reason == NOT_A_NAME_REASON:
-            pins[person_id] = None  # held for verification: never a PIN silently
-            continue
-        if pin_before is not None:
-            _, pin_sex, pin_year = decode_prefix(pin_before)
-            if prefix is None or (pin_sex == sex and pin_year == year):
-                pins[person_id] = pin_before
-                continue
-            events.append(
-                PinEvent(
-                    "cancelled", pin_before, None, person_id, f"sex/year corrected to {sex}/{year}"
-                )
-            )
-        if prefix is None:
-            pins[person_id] = None
-            continue
-        need.setdefault(prefix, []).append(person_id)
-    issued_for: dict[str, str] = {}
-    used = _used_serials(issued_pins, set(need))
-    for prefix in sorted(need):
-        people = sorted(need[prefix])
-        new, serials[prefix] = make_pins(
-            prefix, serials.get(prefix, 0), len(people), key, used.get(prefix, ())
+    before = pl.col("pin_before")
+    prefix = pl.col("_prefix")
+    pin_sex = sex_from_digit_expr(before.str.slice(3, 1).cast(pl.Int32))
+    golden = (
+        golden.with_columns(
+            pin_prefix_expr(
+                pl.col("birth_province_code"), pl.col("sex"), pl.col("birth_year")
+            ).alias("_prefix"),
+            pl.when(pl.col("_name_flagged"))
+            .then(pl.lit(NOT_A_NAME_REASON))
+            .when(pl.col("sex").is_null() & pl.col("birth_year").is_null())
+            .then(pl.lit("sex and year of birth unknown"))
+            .when(pl.col("sex").is_null())
+            .then(pl.lit("sex unknown"))
+            .when(pl.col("birth_year").is_null())
+            .then(pl.lit("year of birth unknown"))
+            .alias("pending_reason"),
         )
-        for person_id, pin in zip(people, new, strict=True):
-            pins[person_id] = pin
-            issued_for[person_id] = pin
-    # Attach the new PIN to cancel/split events, and an 'issued' event to every new PIN.
-    final = [replace(e, other_pin=issued_for.get(e.person_id)) for e in events]
-    for person_id in sorted(issued_for):
-        final.append(PinEvent("issued", issued_for[person_id], None, person_id, "new PIN"))
+        .with_columns(
+            # A PIN stands unless the records now say another sex or year (or cannot say).
+            (
+                before.is_not_null()
+                & (
+                    prefix.is_null()
+                    | (
+                        (pin_sex == pl.col("sex"))
+                        & (birth_year_from_pin_expr(before) == pl.col("birth_year"))
+                    )
+                )
+            ).alias("_keep"),
+        )
+        .with_columns(
+            # A new PIN for a person with a prefix whose PIN does not stand, unless the name
+            # is held for verification (never a PIN silently).
+            (
+                ~pl.col("_keep")
+                & prefix.is_not_null()
+                & ~(before.is_null() & (pl.col("pending_reason") == NOT_A_NAME_REASON)).fill_null(
+                    False
+                )
+            ).alias("_new"),
+        )
+    )
+    serials = dict(serials_issued)
+    need = (
+        golden.filter("_new")
+        .select("_prefix", "person_id")
+        .sort("_prefix", "person_id")
+        .group_by("_prefix", maintain_order=True)
+        .agg("person_id")
+    )
+    used = _used_serials(issued_pins, set(need["_prefix"]))
+    new_ids: list[str] = []
+    new_pins: list[str] = []
+    for prefix_value, people in need.iter_rows():
+        pins, serials[prefix_value] = make_pins(
+            prefix_value, serials.get(prefix_value, 0), len(people), key, used.get(prefix_value, ())
+        )
+        new_ids += people
+        new_pins += pins
+    issued = pl.DataFrame(
+        {"person_id": new_ids, "_issued": new_pins},
+        schema={"person_id": pl.String, "_issued": pl.String},
+    )
+    golden = golden.join(issued, on="person_id", how="left", maintain_order="left")
+    cancelled = golden.filter(before.is_not_null() & ~pl.col("_keep")).select(
+        pl.lit("cancelled").alias("event"),
+        before.alias("pin"),
+        pl.col("_issued").alias("other_pin"),
+        "person_id",
+        pl.format("sex/year corrected to {}/{}", "sex", "birth_year").alias("reason"),
+        pl.lit(None, dtype=pl.Int64).alias("decision_id"),
+    )
+    new_pin_events = issued.sort("person_id").select(
+        pl.lit("issued").alias("event"),
+        pl.col("_issued").alias("pin"),
+        pl.lit(None, dtype=pl.String).alias("other_pin"),
+        "person_id",
+        pl.lit("new PIN").alias("reason"),
+        pl.lit(None, dtype=pl.Int64).alias("decision_id"),
+    )
+    events = pl.concat([cancelled, new_pin_events], how="vertical").cast(EVENT_SCHEMA)
     persons = golden.with_columns(
-        pl.col("person_id").replace_strict(pins, default=None, return_dtype=pl.String).alias("pin"),
+        pl.when("_keep").then(before).otherwise(pl.col("_issued")).alias("pin"),
     ).with_columns(
         # The PIN's province is the registered birth province: later records that
         # name another one do not change it (only sex and year corrections re-issue).
@@ -391,7 +424,8 @@ def _issue_pins(
         pl.lit(None, dtype=pl.String).alias("merged_into_pin"),
         pl.when(pl.col("pin").is_null()).then(pl.col("pending_reason")).alias("pending_reason"),
     )
-    return persons.drop("_prefix", "pin_before", "evidence_pin", "_name_flagged"), final, serials
+    dropped = ("_prefix", "pin_before", "evidence_pin", "_name_flagged", "_keep", "_new", "_issued")
+    return persons.drop(*dropped), events, serials
 
 
 def name_decisions(
