@@ -51,7 +51,7 @@ _SEP = b"\x1e"
 
 def _mac(key: bytes, prev: str, table: str, canonical: str) -> str:
     message = prev.encode() + _SEP + table.encode() + _SEP + canonical.encode("utf-8")
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.digest(key, message, hashlib.sha256).hex()
 
 
 def _plain(value: Any) -> Any:
@@ -66,12 +66,19 @@ def _plain(value: Any) -> Any:
 
 def _canonical(columns: list[str], row: tuple[Any, ...]) -> str:
     """The row's non-null columns (other than the macs) as JSON, keys sorted."""
-    content = {
-        c: _plain(v)
-        for c, v in zip(columns, row, strict=True)
-        if v is not None and c not in ("prev_mac", "mac")
-    }
-    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _canonical_sorted(_sorted_columns(columns), row)
+
+
+def _sorted_columns(columns: list[str]) -> list[tuple[str, int]]:
+    """The columns a row's canonical form holds, in key order, with their positions."""
+    return sorted((c, i) for i, c in enumerate(columns) if c not in ("prev_mac", "mac"))
+
+
+def _canonical_sorted(order: list[tuple[str, int]], row: tuple[Any, ...]) -> str:
+    """``_canonical`` with the key order worked out once per table (a dict built in key
+    order dumps as ``sort_keys`` would)."""
+    content = {c: _plain(row[i]) for c, i in order if row[i] is not None}
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":"))
 
 
 def _rows(
@@ -86,30 +93,36 @@ def chain(con: duckdb.DuckDBPyConnection, key: bytes) -> dict[str, tuple[int, st
     """Extend every chain with the rows added since it was last extended; return the heads.
 
     Runs inside the caller's transaction (it writes only ``chain_seq``,
-    ``prev_mac`` and ``mac`` of rows that have none).
+    ``prev_mac`` and ``mac`` of rows that have none). A writer may number its
+    new rows itself as it inserts them, in the chain's order (the batch load
+    does for ``pin_event``: in DuckDB 2.0, updating ``chain_seq``, a UNIQUE
+    column, of a million rows afterwards takes minutes); rows still without a
+    number are numbered here.
     """
     heads = {}
     for table, order in CHAINED.items():
         last = con.execute(
-            f"SELECT chain_seq, mac FROM {table} WHERE chain_seq IS NOT NULL "
+            f"SELECT chain_seq, mac FROM {table} WHERE mac IS NOT NULL "
             "ORDER BY chain_seq DESC LIMIT 1"
         ).fetchall()
         seq, prev = (int(last[0][0]), str(last[0][1])) if last else (0, GENESIS)
         con.execute(
             f"""
             UPDATE {table} SET chain_seq = s.seq
-            FROM (SELECT rowid AS rid, ? + row_number() OVER (ORDER BY {order}) AS seq
+            FROM (SELECT rowid AS rid,
+                         (SELECT coalesce(max(chain_seq), 0) FROM {table})
+                         + row_number() OVER (ORDER BY {order}) AS seq
                   FROM {table} WHERE chain_seq IS NULL) s
             WHERE {table}.rowid = s.rid
-            """,
-            [seq],
+            """
         )
         columns, rows = _rows(con, table, "WHERE mac IS NULL")
         at = columns.index("chain_seq")
+        order = _sorted_columns(columns)
         seqs, prevs, macs = [], [], []
         for row in rows:
             row_seq = row[at]
-            mac = _mac(key, prev, table, _canonical(columns, row))
+            mac = _mac(key, prev, table, _canonical_sorted(order, row))
             seqs.append(int(row_seq))
             prevs.append(prev)
             macs.append(mac)

@@ -121,16 +121,19 @@ def _write_register(
         ORDER BY province_code, household_id, record_key
         """
     )
-    first_id = con.execute("SELECT coalesce(max(event_id), 0) + 1 FROM pin_event").fetchall()
+    first_id, last_seq = con.execute(
+        "SELECT coalesce(max(event_id), 0) + 1, coalesce(max(chain_seq), 0) FROM pin_event"
+    ).fetchall()[0]
+    # Numbered in the audit chain's order (event_id) as they go in: see audit.chain.
     con.execute(
         """
         INSERT INTO pin_event
-            (event_id, event, pin, other_pin, person_id, batch_id, "at", reason, decision_id)
-        SELECT ? + row_number() OVER () - 1, event, pin, other_pin, person_id, ?, ?, reason,
-               decision_id
-        FROM events
+            (event_id, event, pin, other_pin, person_id, batch_id, "at", reason, decision_id,
+             chain_seq)
+        SELECT ? + n - 1, event, pin, other_pin, person_id, ?, ?, reason, decision_id, ? + n
+        FROM (SELECT *, row_number() OVER () AS n FROM events)
         """,
-        [first_id[0][0], batch_id, now],
+        [first_id, batch_id, now, last_seq],
     )
     con.execute("INSERT OR REPLACE INTO pin_serial SELECT prefix, issued FROM serials")
 
