@@ -64,6 +64,7 @@ def open_database(
     }
     con = duckdb.connect(config=config)
     try:
+        con.execute("SET enable_progress_bar = false")  # a run reports its own progress
         if spill is not None:
             con.execute(f"SET temp_directory = {sql_literal(str(spill))}")
         options = " (READ_ONLY)" if read_only else ""
