@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -138,6 +138,26 @@ def _write_register(
     con.execute("INSERT OR REPLACE INTO pin_serial SELECT prefix, issued FROM serials")
 
 
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame]) -> Iterator[None]:
+    """``frames`` registered by name and a transaction open; rolled back if the body raises.
+
+    The body ends with ``_commit``; the frames are unregistered whatever happened.
+    """
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
 def _commit(
     con: duckdb.DuckDBPyConnection,
     audit_key: bytes,
@@ -189,10 +209,7 @@ def load_batch(
         "quarantine_frame": batch.quarantine,
         "files": batch.files,
     }
-    for name, frame in frames.items():
-        con.register(name, frame.to_arrow())
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con, frames):
         check_keys(con, key_checks, record=True)
         # A record re-sent unchanged keeps its person; the others get the update's.
         con.execute(
@@ -252,13 +269,6 @@ def load_batch(
             ],
         )
         heads = _commit(con, audit_key, before_commit)
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in frames:
-            con.unregister(name)
     return counts, heads
 
 
@@ -301,10 +311,7 @@ def load_review(
         "applied": applied.select("decision_id", "record_key_l", "record_key_r", "verdict"),
         "held_back": held_back,
     }
-    for name, frame in frames.items():
-        con.register(name, frame.to_arrow())
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con, frames):
         _write_register(con, update, batch_id, now)
         con.execute(
             """
@@ -330,11 +337,4 @@ def load_review(
             [actor, now, batch_id],
         )
         heads = _commit(con, audit_key, before_commit)
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in frames:
-            con.unregister(name)
     return heads
