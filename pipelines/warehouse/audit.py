@@ -118,11 +118,11 @@ def chain(con: duckdb.DuckDBPyConnection, key: bytes) -> dict[str, tuple[int, st
         )
         columns, rows = _rows(con, table, "WHERE mac IS NULL")
         at = columns.index("chain_seq")
-        order = _sorted_columns(columns)
+        layout = _sorted_columns(columns)
         seqs, prevs, macs = [], [], []
         for row in rows:
             row_seq = row[at]
-            mac = _mac(key, prev, table, _canonical_sorted(order, row))
+            mac = _mac(key, prev, table, _canonical_sorted(layout, row))
             seqs.append(int(row_seq))
             prevs.append(prev)
             macs.append(mac)
