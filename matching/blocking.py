@@ -192,8 +192,18 @@ class CandidateStream:
         focus: pl.Series | None = None,
         slice_size: int = 2_000_000,
         records_per_part: int = 2_000_000,
+        partition: tuple[int, int] = (0, 1),
     ) -> None:
-        """See ``candidate_pairs`` for the arguments; ``slice_size`` bounds each frame."""
+        """See ``candidate_pairs`` for the arguments; ``slice_size`` bounds each frame.
+
+        ``partition`` = (p, n) hands out only the pairs of partition p of n: for
+        each rule, those of the blocks whose smallest ``rid`` is p modulo n. A
+        pair is still dropped when an earlier rule finds it anywhere, so the n
+        partitions together hand out the pairs of ``(0, 1)``, each once.
+        """
+        if not 0 <= partition[0] < partition[1]:
+            raise ValueError(f"partition {partition[0]} of {partition[1]} does not exist")
+        self.partition = partition
         self.prepared = prepared
         self.rules = tuple(rules)
         self.max_block_size = max_block_size
@@ -209,13 +219,17 @@ class CandidateStream:
         for rule in self.rules:
             cap = min(self.max_block_size, rule.max_block_size or self.max_block_size)
             kept, on, skipped = _blocks_within_cap(self.prepared, rule, cap)
+            mine = kept
+            part_of, partitions = self.partition
+            if partitions > 1:  # by rid, not by the block hash: codes differ between processes
+                mine = kept.filter(pl.col("rid").min().over("block") % partitions == part_of)
             # Whole blocks at a time: a rule's join (both ways round) is the
             # largest frame of the stream, so at ten million records it is
             # formed for a part of the blocks at a time.
-            parts = max(1, -(-kept.height // self.records_per_part))
+            parts = max(1, -(-mine.height // self.records_per_part))
             found_by_rule = 0
             for part in range(parts):
-                some = kept if parts == 1 else kept.filter(pl.col("block") % parts == part)
+                some = mine if parts == 1 else mine.filter(pl.col("block") % parts == part)
                 pairs = _rule_pairs(some, on, rule, self.focus)
                 del some
                 found_by_rule += pairs.height
@@ -235,14 +249,14 @@ class CandidateStream:
                 RuleReport(
                     rule=rule.name,
                     pairs=found_by_rule,
-                    blocks=kept.select(on).n_unique() if kept.height else 0,
+                    blocks=mine.select(on).n_unique() if mine.height else 0,
                     skipped_blocks=skipped["blocks"],
                     skipped_records=skipped["records"],
                     skipped_pairs=skipped["pairs"],
                 )
             )
             earlier.append(_membership(self.prepared.height, kept, rule))
-            del kept
+            del kept, mine
 
 
 def candidate_pairs(

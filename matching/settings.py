@@ -274,11 +274,15 @@ class Limits:
         pair_slice: Candidate pairs compared (and spilled) at a time.
         records_per_part: Records of one blocking rule joined at a time
             (whole blocks; more records, more parts).
+        records_per_partition: Records per mapped matching task when the
+            ``dancu_batch`` DAG chooses how many partitions the candidate
+            pairs are compared and scored in (``matching.steps``).
         max_cluster_size: Clusters above this size are reported in the stats.
     """
 
     pair_slice: int = 2_000_000
     records_per_part: int = 2_000_000
+    records_per_partition: int = 1_000_000
     max_cluster_size: int = 10
 
 
@@ -320,8 +324,9 @@ class MatchSettings:
             raise ValueError(
                 "max_block_size and training records must be >= 2, u_sample_pairs >= 1"
             )
-        if self.limits.pair_slice < 1 or self.limits.records_per_part < 1:
-            raise ValueError("pair_slice and records_per_part must be >= 1")
+        limits = self.limits
+        if min(limits.pair_slice, limits.records_per_part, limits.records_per_partition) < 1:
+            raise ValueError("pair_slice, records_per_part and records_per_partition must be >= 1")
         names = [c.name for c in self.comparisons]
         if len(set(names)) != len(names):
             raise ValueError(f"comparison names must be unique: {names}")
