@@ -12,8 +12,14 @@ folder `inbox/<batch>`:
    log line per suite with the checks passed and failed);
 4. **match**: first the reviewers' decisions not yet applied take effect (merges and
    splits whose PIN events name the decision and the reviewer), then the batch's new or
-   changed records are matched against themselves and everyone registered (blocking,
-   comparisons, Fellegi-Sunter scores, clusters, reviewers' decisions);
+   changed records and everyone registered are prepared for matching, and the candidate
+   pairs are cut into partitions (whole blocks each);
+   **compare** (one mapped task per partition): its candidate pairs blocked and compared,
+   their gamma vectors and pattern counts written; **fit**: the pattern counts added up
+   and the Fellegi-Sunter model fitted; **score** (mapped): each partition's pairs scored
+   and decided; **cluster**: the kept pairs of every partition clustered (reviewers'
+   decisions, registered persons held together). No task holds every candidate pair,
+   and the registry is the same whatever the number of partitions;
 5. **load**: update the persons the batch touched and their PINs, and write
    `registry.duckdb` in one transaction;
 6. **quality**: Great Expectations on the registry and the HTML reports (Vietnamese
@@ -29,18 +35,20 @@ folder name: `YYYY-MM-DD`, optionally `-` or `_` and a suffix; required), `wareh
 (where `registry.duckdb` and `report.html` live; required, no default), `settings` (a
 TOML settings file, see `dancu/defaults.toml`; empty for the defaults), `demo` (allow
 the public demo keys; false), `ingest_task_bytes` (bytes of province files one ingest task
-takes on; 64 MB; 1 gives every province its own task, spread over the workers). The keys
+takes on; 64 MB; 1 gives every province its own task, spread over the workers),
+`match_partitions` (mapped compare and score tasks; 0, the default, gives one per million
+records in scope). The keys
 come from Airflow's secrets backend (Variables
 `dancu_secret_pin_key`, `dancu_secret_audit_key`), else from
 the key files of the environment or the settings (see `dancu/keys.py`); without them the
 run fails in `plan`. A batch already loaded with exactly the same files is skipped
 (nothing changes). Every writing task holds the warehouse lock (the province ingests
-share it), and every task after `plan` checks that the batch's plan is this run's. Runs of this DAG
-are serialised (`max_active_runs=1`): batches must load in order. The
-`dancu_inbox` DAG triggers a run for each new batch that arrives; a run can also
-be triggered by hand with the params. The DAG is paused when first created:
-unpause it (the toggle in the UI, or `airflow dags unpause dancu_batch`) before
-its runs start.
+and the matching partitions share it), and every task after `plan` checks that the
+batch's plan is this run's. Runs of this DAG are serialised (`max_active_runs=1`):
+batches must load in order. The `dancu_inbox` DAG triggers a run for each new batch
+that arrives; a run can also be triggered by hand with the params. The DAG is paused
+when first created: unpause it (the toggle in the UI, or `airflow dags unpause
+dancu_batch`) before its runs start.
 
 Retries are safe: every task overwrites its own outputs; `load` is one DuckDB
 transaction, and once it has committed, a retried `load` finds the batch's
@@ -61,7 +69,9 @@ if TYPE_CHECKING:
 REGISTRY = Asset("dancu-registry")
 #: The batch-name pattern of pipelines/warehouse/paths.py (checked again there).
 BATCH_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[-_][A-Za-z0-9]{1,40})?$"
-CONF_KEYS = frozenset({"inbox", "batch", "warehouse", "settings", "demo", "ingest_task_bytes"})
+CONF_KEYS = frozenset(
+    {"inbox", "batch", "warehouse", "settings", "demo", "ingest_task_bytes", "match_partitions"}
+)
 #: dancu.stages.INGEST_TASK_BYTES (not imported here: the DAG file is parsed often).
 INGEST_TASK_BYTES = 64 * 2**20
 _WAIT = 3600.0  # seconds a task waits for another writer (the CLI, a reviewer)
@@ -122,6 +132,15 @@ def _settings(params: dict[str, Any]) -> RunSettings:
             description="Bytes of province files one ingest task takes on: smaller provinces"
             " share a task, a larger one has its own (1: one task per province, to spread"
             " the provinces over the workers).",
+        ),
+        "match_partitions": Param(
+            0,
+            type="integer",
+            minimum=0,
+            title="Matching partitions",
+            description="Mapped tasks the candidate pairs are compared and scored in (0: one"
+            " per [matching.limits] records_per_partition records in scope, 1,000,000 by"
+            " default). The registry is the same for any number.",
         ),
     },
 )
@@ -193,15 +212,62 @@ def dancu_batch() -> None:
     @task(retries=2, retry_delay=dt.timedelta(seconds=30))
     def match(
         staged: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None
-    ) -> dict[str, Any]:
-        from dancu.stages import apply_decisions, match_batch, writer_lock
+    ) -> list[int]:
+        from dancu.stages import apply_decisions, match_start, writer_lock
 
         assert params is not None
         warehouse, batch, settings = Path(params["warehouse"]), params["batch"], _settings(params)
         with writer_lock(warehouse, f"dancu_batch match {batch}", wait_seconds=_WAIT):
-            applied = apply_decisions(warehouse, settings, actor=f"batch {batch}", batch_id=batch)
-            summary = match_batch(warehouse, batch, settings, str(run_id))
-        return {**summary.to_dict(), "decisions": applied.decisions}
+            apply_decisions(warehouse, settings, actor=f"batch {batch}", batch_id=batch)
+            parts = match_start(
+                warehouse, batch, settings, str(run_id), int(params.get("match_partitions") or 0)
+            )
+        return list(range(parts))
+
+    @task(retries=2, retry_delay=dt.timedelta(seconds=30), map_index_template="{{ part }}")
+    def compare(part: int, params: dict[str, Any] | None = None, run_id: str | None = None) -> int:
+        from dancu.stages import match_compare, writer_lock
+
+        assert params is not None
+        warehouse, batch = Path(params["warehouse"]), params["batch"]
+        command = f"dancu_batch compare {batch} part {part}"
+        with writer_lock(warehouse, command, shared=True, wait_seconds=_WAIT):
+            return match_compare(warehouse, batch, _settings(params), str(run_id), part)
+
+    @task(retries=2, retry_delay=dt.timedelta(seconds=30))
+    def fit(
+        compared: list[int], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> list[int]:
+        from dancu.stages import match_fit, writer_lock
+
+        assert params is not None
+        warehouse, batch = Path(params["warehouse"]), params["batch"]
+        with writer_lock(warehouse, f"dancu_batch fit {batch}", shared=True, wait_seconds=_WAIT):
+            match_fit(warehouse, batch, _settings(params), str(run_id))
+        return list(range(len(compared)))
+
+    @task(retries=2, retry_delay=dt.timedelta(seconds=30), map_index_template="{{ part }}")
+    def score(part: int, params: dict[str, Any] | None = None, run_id: str | None = None) -> int:
+        from dancu.stages import match_score, writer_lock
+
+        assert params is not None
+        warehouse, batch = Path(params["warehouse"]), params["batch"]
+        command = f"dancu_batch score {batch} part {part}"
+        with writer_lock(warehouse, command, shared=True, wait_seconds=_WAIT):
+            return match_score(warehouse, batch, _settings(params), str(run_id), part)
+
+    @task(retries=2, retry_delay=dt.timedelta(seconds=30))
+    def cluster(
+        kept: list[int], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        from dancu.stages import match_finish, writer_lock
+
+        assert params is not None
+        warehouse, batch = Path(params["warehouse"]), params["batch"]
+        command = f"dancu_batch cluster {batch}"
+        with writer_lock(warehouse, command, shared=True, wait_seconds=_WAIT):
+            summary = match_finish(warehouse, batch, _settings(params), str(run_id))
+        return summary.to_dict()
 
     @task(outlets=[REGISTRY], retries=2, retry_delay=dt.timedelta(seconds=30))
     def load(
@@ -231,7 +297,9 @@ def dancu_batch() -> None:
 
     summaries = ingest.expand(provinces=plan())
     # TaskFlow passes XComArgs at parse time and values at run time.
-    quality(load(match(validate_staged(summaries))))  # type: ignore[arg-type]
+    parts = match(validate_staged(summaries))  # type: ignore[arg-type]
+    scored = score.expand(part=fit(compare.expand(part=parts)))  # type: ignore[arg-type]
+    quality(load(cluster(scored)))  # type: ignore[arg-type]
 
 
 dancu_batch()

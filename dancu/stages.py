@@ -82,6 +82,7 @@ from pipelines.warehouse.audit import anchor_line, append_anchor, chain
 
 if TYPE_CHECKING:
     from matching import LinkResult, MatchModel
+    from matching.steps import LinkWork
 
 from pipelines.warehouse.registry import (
     batch_model,
@@ -409,24 +410,62 @@ def _validation_file(warehouse: Path, batch_id: str, suite: str) -> Path:
     return staging_dir(warehouse, batch_id) / f"validation-{suite}.json"
 
 
-def match_batch(warehouse: Path, batch_id: str, settings: RunSettings, token: str) -> MatchSummary:
-    """Link the batch's records with each other and with everyone registered.
+def _match_dir(warehouse: Path, batch_id: str) -> Path:
+    return staging_dir(warehouse, batch_id) / "match"
 
-    Incremental: only pairs with at least one record of this batch are
-    compared; registered persons are held together as they are (unless a
-    cannot-link rule or a reviewer's decision now separates them), and every
-    reviewer's decision is applied.
+
+def _unmatched_file(warehouse: Path, batch_id: str) -> Path:
+    """Written by ``match_start`` when the batch needed no matching (its summary)."""
+    return _match_dir(warehouse, batch_id) / "unmatched.json"
+
+
+def _link_work(warehouse: Path, batch_id: str, settings: RunSettings) -> LinkWork | None:
+    """The batch's matching work folder, or None when ``match_start`` wrote the output itself."""
+    from matching.steps import LinkWork
+
+    if _unmatched_file(warehouse, batch_id).exists():
+        return None
+    return LinkWork(_match_dir(warehouse, batch_id) / "work", settings.match)
+
+
+def match_start(
+    warehouse: Path, batch_id: str, settings: RunSettings, token: str, partitions: int = 1
+) -> int:
+    """Prepare the batch's matching; return how many partitions to compare and score.
+
+    The records in scope (a first batch: its own; later: the batch's new or
+    changed records with everyone registered) are prepared into the work
+    folder ``staging/<batch>/match/work`` (``matching.steps``). Incremental:
+    only pairs with at least one record of this batch are compared;
+    registered persons are held together as they are (unless a cannot-link
+    rule or a reviewer's decision now separates them), and every reviewer's
+    decision is applied. ``partitions`` 0 chooses one per
+    ``[matching.limits] records_per_partition`` records in scope.
+
+    A batch with no new or changed record is not matched: its output is
+    written here, and the later steps do nothing (it still returns 1, so
+    that the DAG's mapped steps have one task each to run).
     """
-    from matching import default_model, link_records
+    from matching import default_model
+    from matching.steps import LinkWork
 
     private_files()
     _planned(warehouse, batch_id, token)
     new = staged_records(warehouse, batch_id)
     registry = warehouse / REGISTRY_FILE
-    out = staging_dir(warehouse, batch_id) / "match"
+    out = _match_dir(warehouse, batch_id)
+    _unmatched_file(warehouse, batch_id).unlink(missing_ok=True)
+    limits = settings.match.limits
+
+    def parts(records: pl.DataFrame) -> int:
+        return partitions or max(1, -(-records.height // limits.records_per_partition))
+
     if not registry.exists():
-        result = link_records(new, settings.match, fallback=[default_model()])
-        return _write_match(out, result, batch_id, new, new)
+        LinkWork.start(
+            out / "work", new, settings.match, partitions=parts(new), fallback=[default_model()]
+        )
+        _write_scope(out, new, new)
+        return parts(new)
     with connect(registry, read_only=True) as con:
         scope = batch_scope(registered_records(con), new)
         prior = record_clusters(con)
@@ -438,16 +477,88 @@ def match_batch(warehouse: Path, batch_id: str, settings: RunSettings, token: st
     if scope.changed.is_empty():
         # Nothing new to learn from: everyone stays as registered.
         model = model_before if model_before is not None else '{"fitted": false}'
-        return _write_unmatched(out, prior, model, scope)
-    result = link_records(
+        summary = _write_unmatched(out, prior, model, scope)
+        shutil.rmtree(out / "work", ignore_errors=True)
+        _unmatched_file(warehouse, batch_id).write_text(json.dumps(asdict(summary), sort_keys=True))
+        return 1
+    LinkWork.start(
+        out / "work",
         scope.records,
         settings.match,
+        partitions=parts(scope.records),
         new_keys=scope.changed["record_key"],
         prior_clusters=prior,
         decisions=decisions,
         fallback=[*accepted, default_model()],
     )
-    return _write_match(out, result, batch_id, scope.records, scope.changed)
+    _write_scope(out, scope.records, scope.changed)
+    return parts(scope.records)
+
+
+def _write_scope(out: Path, records: pl.DataFrame, changed: pl.DataFrame) -> None:
+    scope = {"records": records.height, "changed": changed.height}
+    (out / "work" / "scope.json").write_text(json.dumps(scope, sort_keys=True))
+
+
+def match_compare(
+    warehouse: Path, batch_id: str, settings: RunSettings, token: str, part: int
+) -> int:
+    """Block and compare one partition's candidate pairs; return how many."""
+    private_files()
+    _planned(warehouse, batch_id, token)
+    work = _link_work(warehouse, batch_id, settings)
+    return 0 if work is None else work.compare(part)
+
+
+def match_fit(warehouse: Path, batch_id: str, settings: RunSettings, token: str) -> str:
+    """Fit the model on every partition's pattern counts; return where its m came from."""
+    private_files()
+    _planned(warehouse, batch_id, token)
+    work = _link_work(warehouse, batch_id, settings)
+    return "none" if work is None else work.fit().source
+
+
+def match_score(
+    warehouse: Path, batch_id: str, settings: RunSettings, token: str, part: int
+) -> int:
+    """Score and decide one partition's pairs; return how many are kept."""
+    private_files()
+    _planned(warehouse, batch_id, token)
+    work = _link_work(warehouse, batch_id, settings)
+    return 0 if work is None else work.score(part)
+
+
+def match_finish(warehouse: Path, batch_id: str, settings: RunSettings, token: str) -> MatchSummary:
+    """Cluster over every partition's kept pairs; write the match output; remove the work."""
+    private_files()
+    _planned(warehouse, batch_id, token)
+    work = _link_work(warehouse, batch_id, settings)
+    if work is None:
+        return MatchSummary(**json.loads(_unmatched_file(warehouse, batch_id).read_text()))
+    return _finish(work, warehouse, batch_id)
+
+
+def _finish(work: LinkWork, warehouse: Path, batch_id: str) -> MatchSummary:
+    scope = json.loads((work.folder / "scope.json").read_text())
+    summary = _write_match(_match_dir(warehouse, batch_id), work.finish(), batch_id, scope)
+    shutil.rmtree(work.folder)
+    return summary
+
+
+def match_batch(warehouse: Path, batch_id: str, settings: RunSettings, token: str) -> MatchSummary:
+    """Link the batch's records with each other and with everyone registered.
+
+    The steps of ``match_start`` … ``match_finish`` in this process, in one
+    partition, keeping the prepared records in memory between them.
+    """
+    match_start(warehouse, batch_id, settings, token, partitions=1)
+    work = _link_work(warehouse, batch_id, settings)
+    if work is None:
+        return match_finish(warehouse, batch_id, settings, token)
+    work.compare(0)
+    work.fit()
+    work.score(0)
+    return _finish(work, warehouse, batch_id)
 
 
 def last_accepted_model(stored: list[tuple[str, str]]) -> list[MatchModel]:
@@ -474,14 +585,14 @@ def model_source(model_json: str) -> str:
 
 
 def _write_match(
-    out: Path, result: LinkResult, batch_id: str, records: pl.DataFrame, changed: pl.DataFrame
+    out: Path, result: LinkResult, batch_id: str, scope: dict[str, int]
 ) -> MatchSummary:
     write_parquet_atomic(match_link_rows(result.pairs, batch_id), out / "pairs.parquet")
     write_parquet_atomic(result.clusters.sort("record_key"), out / "clusters.parquet")
     (out / "model.json").write_text(json.dumps(result.model.to_dict(), sort_keys=True, indent=1))
     return MatchSummary(
-        records=records.height,
-        records_matched=changed.height,
+        records=scope["records"],
+        records_matched=scope["changed"],
         # Counted over all candidates (result.pairs keeps links, reviews and rule decisions).
         pairs=result.stats["candidate_pairs"],
         pairs_by_decision=dict(result.stats["decisions"]),

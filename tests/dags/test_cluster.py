@@ -4,10 +4,11 @@
 Debian's packages (installed with apt-get when missing, as root), Airflow's
 api-server, scheduler and DAG processor, and two Celery workers of one task
 slot each. A generated batch of four provinces is triggered through the REST
-API; its tasks must run on both workers, and the registry must be the one
-``dancu run`` builds from the same inbox, table by table (wall-clock columns
-aside), both on the public demo keys, and each side's audit chain must hold.
-Then the cluster is stopped and no process of it may be left.
+API, its matching cut into two partitions; its tasks must run on both workers,
+and the registry must be the one ``dancu run`` builds from the same inbox (in
+one partition), table by table (wall-clock columns aside), both on the public
+demo keys, and each side's audit chain must hold. Then the cluster is stopped
+and no process of it may be left.
 
 About three minutes on two cores. Select or leave out with ``-m cluster``.
 """
@@ -139,6 +140,7 @@ def test_dancu_batch_on_two_celery_workers_gives_dancu_runs_registry(
         "warehouse": str(shared),
         "demo": True,  # the workers open the registry with the public demo keys
         "ingest_task_bytes": 1,  # one ingest task per province (else small ones share one)
+        "match_partitions": 2,  # two compare and two score tasks (the CLI matches in one)
     }
     api.trigger("dancu_batch", "batch-1", conf)
     state = api.wait("dancu_batch", "batch-1", timeout=900)
@@ -146,6 +148,8 @@ def test_dancu_batch_on_two_celery_workers_gives_dancu_runs_registry(
     assert state == "success", [(t["task_id"], t["map_index"], t["state"]) for t in tasks]
     assert {t["state"] for t in tasks} == {"success"}
     assert len([t for t in tasks if t["task_id"] == "ingest"]) == 4
+    for step in ("compare", "score"):
+        assert sorted(t["map_index"] for t in tasks if t["task_id"] == step) == [0, 1]
     assert {t["hostname"].split(".")[0] for t in tasks} == {"w1", "w2"}
 
     differences = compare_registries(local / "registry.duckdb", shared / "registry.duckdb")

@@ -29,6 +29,10 @@ def test_the_dagbag_loads_without_import_errors(airflow_db: Path) -> None:
         "ingest",
         "validate_staged",
         "match",
+        "compare",
+        "fit",
+        "score",
+        "cluster",
         "load",
         "quality",
     } <= set(dag.task_ids)
@@ -66,11 +70,15 @@ def test_a_dag_run_on_the_samples_gives_the_cli_registry(
             "batch": batch.name,
             "warehouse": str(warehouse),
             "demo": True,
+            "match_partitions": 3,  # the CLI matches in one: the registry must not change
         }
         run = dag.test(run_conf=conf)
         assert "success" in str(run.state), f"DAG run for {batch.name} ended {run.state}"
-    mapped = {ti.map_index for ti in run.get_task_instances() if ti.task_id == "ingest"}
+    instances = run.get_task_instances()
+    mapped = {ti.map_index for ti in instances if ti.task_id == "ingest"}
     assert mapped == {0}  # the small provinces of a small batch share one ingest task
+    for step in ("compare", "score"):
+        assert {ti.map_index for ti in instances if ti.task_id == step} == {0, 1, 2}
     assert (warehouse / "report.html").exists()
     assert _snapshot(warehouse) == _snapshot(cli_warehouse)
 
