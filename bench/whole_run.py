@@ -3,7 +3,7 @@
     make bench-env   # once: Splink in .bench-venv/, not a project dependency
     .venv/bin/python -m bench.whole_run --persons 1000000 [--seed 1]
         [--workdir /tmp/dancu-whole] [--splink-u-pairs 1e8] [--only dancu|splink]
-        [--max-rss-mb 21000] [--keep]
+        [--max-rss-mb 21000]
 
 The delivery is ``dancu generate --profile clean``: one UTF-8 CSV per
 province, 1.24 records per person, the default corruptions of repeated

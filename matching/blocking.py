@@ -16,7 +16,7 @@ million records the union does not fit in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,6 +94,36 @@ def _blocks_within_cap(
     }
     on = ["block", *year]
     return small.select("rid", *on, "lacks"), on, skipped
+
+
+@dataclass(frozen=True)
+class RuleBlocks:
+    """One rule's records in blocks within the cap: what its pairs are formed from.
+
+    Attributes:
+        kept: ``rid``, ``block`` (hash of the block's keys), ``birth_year``
+            for a rule with a year window, ``lacks`` (see ``_blocks_within_cap``)
+            and ``owner``, the smallest ``rid`` of the record's block (which
+            partition the block belongs to).
+        on: The columns two records must share to be paired.
+        skipped: Blocks, records and pairs of the blocks above the cap.
+    """
+
+    kept: pl.DataFrame
+    on: list[str]
+    skipped: dict[str, int]
+
+
+def rule_blocks(prepared: pl.DataFrame, rule: BlockingRule, max_block_size: int) -> RuleBlocks:
+    """Put ``prepared``'s records in ``rule``'s blocks (the cap is the smaller of the two).
+
+    A block's hash depends on how the records' strings are encoded: blocks
+    kept to be read by other processes must be formed once, here.
+    """
+    cap = min(max_block_size, rule.max_block_size or max_block_size)
+    kept, on, skipped = _blocks_within_cap(prepared, rule, cap)
+    kept = kept.with_columns(owner=pl.col("rid").min().over("block"))
+    return RuleBlocks(kept, on, skipped)
 
 
 @dataclass(frozen=True)
@@ -193,6 +223,7 @@ class CandidateStream:
         slice_size: int = 2_000_000,
         records_per_part: int = 2_000_000,
         partition: tuple[int, int] = (0, 1),
+        blocks: Callable[[int], RuleBlocks] | None = None,
     ) -> None:
         """See ``candidate_pairs`` for the arguments; ``slice_size`` bounds each frame.
 
@@ -200,10 +231,14 @@ class CandidateStream:
         each rule, those of the blocks whose smallest ``rid`` is p modulo n. A
         pair is still dropped when an earlier rule finds it anywhere, so the n
         partitions together hand out the pairs of ``(0, 1)``, each once.
+        ``blocks(i)``, when given, returns rule i's ``rule_blocks`` formed
+        before (by another process: a partition's task reads them instead of
+        forming every rule's blocks again).
         """
         if not 0 <= partition[0] < partition[1]:
             raise ValueError(f"partition {partition[0]} of {partition[1]} does not exist")
         self.partition = partition
+        self.blocks = blocks
         self.prepared = prepared
         self.rules = tuple(rules)
         self.max_block_size = max_block_size
@@ -216,13 +251,18 @@ class CandidateStream:
         """Yield the slices; fill ``reports`` as each rule is done."""
         self.reports = []
         earlier: list[_Membership] = []
-        for rule in self.rules:
-            cap = min(self.max_block_size, rule.max_block_size or self.max_block_size)
-            kept, on, skipped = _blocks_within_cap(self.prepared, rule, cap)
+        for index, rule in enumerate(self.rules):
+            if self.blocks is None:
+                formed = rule_blocks(self.prepared, rule, self.max_block_size)
+            else:
+                formed = self.blocks(index)
+            kept, on, skipped = formed.kept, formed.on, formed.skipped
+            del formed
             mine = kept
             part_of, partitions = self.partition
-            if partitions > 1:  # by rid, not by the block hash: codes differ between processes
-                mine = kept.filter(pl.col("rid").min().over("block") % partitions == part_of)
+            if partitions > 1:
+                mine = kept.filter(pl.col("owner") % partitions == part_of)
+            mine = mine.drop("owner")
             # Whole blocks at a time: a rule's join (both ways round) is the
             # largest frame of the stream, so at ten million records it is
             # formed for a part of the blocks at a time.

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from matching.blocking import CandidateStream
+from matching.blocking import CandidateStream, RuleBlocks, rule_blocks
 from matching.clustering import REVIEWER, Constraints, cluster_records
 from matching.comparisons import comparison_vectors, term_frequencies
 from matching.estimate import MatchModel, fit_model, merge_pattern_counts, pattern_counts
@@ -256,7 +256,15 @@ class LinkWork:
         if focus is not None:
             _write_parquet(focus.to_frame("rid"), folder / "focus.parquet")
         _write_json([m.to_dict() for m in fallback], folder / "fallback.json")
+        frame = _matching_frame(prepared, settings)
+        # Each rule's blocks are formed once, here: the partitions read them.
+        formed = []
+        for index, rule in enumerate(settings.blocking.rules):
+            blocks = rule_blocks(frame, rule, settings.blocking.max_block_size)
+            _write_parquet(blocks.kept, folder / f"blocks-{index:03d}.parquet")
+            formed.append({"on": blocks.on, "skipped": blocks.skipped})
         manifest = {
+            "blocks": formed,
             "partitions": partitions,
             "records": prepared.height,
             "new_records": prepared.height if focus is None else focus.len(),
@@ -265,7 +273,7 @@ class LinkWork:
         }
         _write_json(manifest, folder / _MANIFEST)
         work = cls(folder, settings)
-        work._frame = _matching_frame(prepared, settings)
+        work._frame = frame
         work._frequencies = frequencies
         work._reviewed = reviewed
         return work
@@ -293,6 +301,11 @@ class LinkWork:
         if not self.manifest["incremental"]:
             return None
         return pl.read_parquet(self.folder / "focus.parquet")["rid"]
+
+    def _blocks(self, index: int) -> RuleBlocks:
+        formed = self.manifest["blocks"][index]
+        kept = pl.read_parquet(self.folder / f"blocks-{index:03d}.parquet")
+        return RuleBlocks(kept, list(formed["on"]), dict(formed["skipped"]))
 
     def _part(self, part: int) -> Path:
         if not 0 <= part < self.partitions:
@@ -324,6 +337,7 @@ class LinkWork:
             slice_size=settings.limits.pair_slice,
             records_per_part=settings.limits.records_per_part,
             partition=(part, self.partitions),
+            blocks=self._blocks,
         )
         reviewed = self._decisions()
         n = max(prepared.height, 1)  # a reviewed pair is looked up as one integer
