@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 
 #: The chained tables and the order their new rows are chained in.
@@ -81,6 +82,55 @@ def _canonical_sorted(order: list[tuple[str, int]], row: tuple[Any, ...]) -> str
     return json.dumps(content, ensure_ascii=False, separators=(",", ":"))
 
 
+#: JSON's escapes of a string (``json.dumps(..., ensure_ascii=False)``): the quote,
+#: the backslash and the control characters; every other character is itself.
+_JSON_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    **{chr(c): f"\\u{c:04x}" for c in range(0x20)},
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+
+
+def _json_value(column: str, dtype: pl.DataType) -> pl.Expr | None:
+    """A column's values as ``_canonical`` writes them (None: a type not handled here)."""
+    value = pl.col(column)
+    if dtype.is_integer():
+        return value.cast(pl.String)
+    if dtype == pl.Boolean:
+        return pl.when(value).then(pl.lit("true")).when(~value).then(pl.lit("false"))
+    if dtype == pl.String:
+        escaped = value.str.replace_many(list(_JSON_ESCAPES), list(_JSON_ESCAPES.values()))
+        return pl.concat_str(pl.lit('"'), escaped, pl.lit('"'))
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+        # datetime.isoformat(): the microseconds only when there are some.
+        text = (
+            pl.when(value.dt.microsecond() == 0)
+            .then(value.dt.strftime("%Y-%m-%dT%H:%M:%S"))
+            .otherwise(value.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f"))
+        )
+        return pl.concat_str(pl.lit('"'), text, pl.lit('"'))
+    return None
+
+
+def _canonical_frame(frame: pl.DataFrame) -> list[str] | None:
+    """``_canonical`` of every row of ``frame`` at once, or None if a column's type
+    is not handled by ``_json_value`` (the caller then goes row by row)."""
+    fragments = []
+    for column, _ in _sorted_columns(frame.columns):
+        value = _json_value(column, frame.schema[column])
+        if value is None:
+            return None
+        key = json.dumps(column, ensure_ascii=False)
+        fragments.append(pl.concat_str(pl.lit(f"{key}:"), value))  # null when the value is
+    body = pl.concat_str(fragments, separator=",", ignore_nulls=True)
+    return frame.select(pl.concat_str(pl.lit("{"), body, pl.lit("}"))).to_series().to_list()
+
+
 def _rows(
     con: duckdb.DuckDBPyConnection, table: str, where: str
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -116,18 +166,22 @@ def chain(con: duckdb.DuckDBPyConnection, key: bytes) -> dict[str, tuple[int, st
             WHERE {table}.rowid = s.rid
             """
         )
-        columns, rows = _rows(con, table, "WHERE mac IS NULL")
-        at = columns.index("chain_seq")
-        layout = _sorted_columns(columns)
-        seqs, prevs, macs = [], [], []
-        for row in rows:
-            row_seq = row[at]
-            mac = _mac(key, prev, table, _canonical_sorted(layout, row))
-            seqs.append(int(row_seq))
+        frame = con.sql(f"SELECT * FROM {table} WHERE mac IS NULL ORDER BY chain_seq").pl()
+        seqs: list[int] = frame["chain_seq"].to_list()
+        texts = _canonical_frame(frame)
+        if texts is None:  # a column of a type _json_value does not write: row by row
+            columns, rows = _rows(con, table, "WHERE mac IS NULL")
+            layout = _sorted_columns(columns)
+            texts = [_canonical_sorted(layout, row) for row in rows]
+        prevs, macs = [], []
+        label = _SEP + table.encode() + _SEP
+        for text in texts:
+            mac = hmac.digest(key, prev.encode() + label + text.encode(), hashlib.sha256).hex()
             prevs.append(prev)
             macs.append(mac)
-            prev, seq = mac, int(row_seq)
+            prev = mac
         if seqs:
+            seq = seqs[-1]
             new = pa.table({"seq": seqs, "prev_mac": prevs, "mac": macs})
             con.register("_chain_new", new)
             try:

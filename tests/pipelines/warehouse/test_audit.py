@@ -8,7 +8,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.warehouse.audit import CHAINED, anchor_line, append_anchor, chain, verify
+from pipelines.warehouse.audit import (
+    CHAINED,
+    _canonical,
+    _canonical_frame,
+    anchor_line,
+    append_anchor,
+    chain,
+    verify,
+)
 from pipelines.warehouse.registry import create_schema
 
 pytestmark = pytest.mark.unit
@@ -85,3 +93,36 @@ def test_a_column_added_later_keeps_old_chains_valid(con: duckdb.DuckDBPyConnect
     assert _problem(con) is None
     con.execute("UPDATE pin_event SET later_column = 7 WHERE chain_seq = 3")
     assert _problem(con) == "row 3 was edited (its mac does not match its content)"
+
+
+def test_the_chain_writes_each_row_as_the_verifier_reads_it() -> None:
+    """The chain writes a table's rows at once (polars); ``verify`` row by row (json)."""
+    con = duckdb.connect()
+    con.execute(
+        'CREATE TABLE t (id BIGINT, "name" VARCHAR, "at" TIMESTAMP, ok BOOLEAN, n INTEGER,'
+        " chain_seq BIGINT, prev_mac VARCHAR, mac VARCHAR)"
+    )
+    nasty = ["", 'a "quoted" \\ back', "Nguyễn Thị Ánh 🙂", "\u2028\x7f/"]
+    nasty += ["".join(chr(c) for c in range(0x20))]  # every control character
+    rows = [
+        (i, text, at, ok, n)
+        for i, (text, at, ok, n) in enumerate(
+            [
+                (nasty[0], dt.datetime(2021, 6, 15, 10), True, -5),
+                (nasty[1], dt.datetime(2021, 6, 15, 10, 0, 0, 1), False, 0),
+                (nasty[2], dt.datetime(999, 1, 2, 3, 4, 5, 120000), None, None),
+                (nasty[3], None, True, 2**31 - 1),
+                (nasty[4], dt.datetime(2024, 2, 29, 23, 59, 59, 999999), False, 7),
+                (None, None, None, None),
+            ]
+        )
+    ]
+    con.executemany("INSERT INTO t (id, name, \"at\", ok, n) VALUES (?, ?, ?, ?, ?)", rows)
+    found = con.execute("SELECT * FROM t ORDER BY id")
+    columns = [d[0] for d in found.description or []]
+    expected = [_canonical(columns, row) for row in found.fetchall()]
+    frame = con.sql("SELECT * FROM t ORDER BY id").pl()
+    assert _canonical_frame(frame) == expected
+    assert expected[-1] == '{"id":5}'
+    # A type the frame form does not write (DOUBLE) is left to the row-by-row form.
+    assert _canonical_frame(frame.with_columns(id=frame["id"].cast(float))) is None
