@@ -534,6 +534,9 @@ def _run_suites(suite_name: str, frames: Sequence[tuple[_Table, pl.DataFrame]]) 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas(f"dancu_{suite_name}")
+    # One asset for every reduced frame (each given at run time): GX writes its
+    # configuration out again for each asset or batch definition added.
+    batch = source.add_dataframe_asset(suite_name).add_batch_definition_whole_dataframe("all")
     results: list[ExpectationResult] = []
     for table, frame in frames:
         keys = [c for c in table.key_columns if c in frame.columns]
@@ -544,8 +547,6 @@ def _run_suites(suite_name: str, frames: Sequence[tuple[_Table, pl.DataFrame]]) 
         for number, ((how, columns), checks) in enumerate(groups.items()):
             reduced = _reduced(frame, how, columns, keys)
             name = f"{suite_name}.{table.name}.{number}"
-            asset = source.add_dataframe_asset(name)
-            batch = asset.add_batch_definition_whole_dataframe("all")
             suite = context.suites.add(gx.ExpectationSuite(name=name))
             for check in checks:
                 expectation_class = getattr(gxe, check.expectation)
