@@ -83,6 +83,18 @@ def _settings(params: dict[str, Any]) -> RunSettings:
     return settings_for_dag(params)
 
 
+def _partition_step(step: str, part: int, params: dict[str, Any] | None, run_id: str | None) -> int:
+    """Run ``dancu.stages.match_<step>`` on one partition, holding the lock shared."""
+    from dancu import stages
+
+    assert params is not None
+    warehouse, batch = Path(params["warehouse"]), params["batch"]
+    command = f"dancu_batch {step} {batch} part {part}"
+    with stages.writer_lock(warehouse, command, shared=True, wait_seconds=_WAIT):
+        run = getattr(stages, f"match_{step}")
+        return int(run(warehouse, batch, _settings(params), str(run_id), part))
+
+
 @dag(
     dag_id="dancu_batch",
     schedule=None,
@@ -226,13 +238,7 @@ def dancu_batch() -> None:
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30), map_index_template="{{ part }}")
     def compare(part: int, params: dict[str, Any] | None = None, run_id: str | None = None) -> int:
-        from dancu.stages import match_compare, writer_lock
-
-        assert params is not None
-        warehouse, batch = Path(params["warehouse"]), params["batch"]
-        command = f"dancu_batch compare {batch} part {part}"
-        with writer_lock(warehouse, command, shared=True, wait_seconds=_WAIT):
-            return match_compare(warehouse, batch, _settings(params), str(run_id), part)
+        return _partition_step("compare", part, params, run_id)
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30))
     def fit(
@@ -248,13 +254,7 @@ def dancu_batch() -> None:
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30), map_index_template="{{ part }}")
     def score(part: int, params: dict[str, Any] | None = None, run_id: str | None = None) -> int:
-        from dancu.stages import match_score, writer_lock
-
-        assert params is not None
-        warehouse, batch = Path(params["warehouse"]), params["batch"]
-        command = f"dancu_batch score {batch} part {part}"
-        with writer_lock(warehouse, command, shared=True, wait_seconds=_WAIT):
-            return match_score(warehouse, batch, _settings(params), str(run_id), part)
+        return _partition_step("score", part, params, run_id)
 
     @task(retries=2, retry_delay=dt.timedelta(seconds=30))
     def cluster(

@@ -419,15 +419,6 @@ def _unmatched_file(warehouse: Path, batch_id: str) -> Path:
     return _match_dir(warehouse, batch_id) / "unmatched.json"
 
 
-def _link_work(warehouse: Path, batch_id: str, settings: RunSettings) -> LinkWork | None:
-    """The batch's matching work folder, or None when ``match_start`` wrote the output itself."""
-    from matching.steps import LinkWork
-
-    if _unmatched_file(warehouse, batch_id).exists():
-        return None
-    return LinkWork(_match_dir(warehouse, batch_id) / "work", settings.match)
-
-
 def match_start(
     warehouse: Path, batch_id: str, settings: RunSettings, token: str, partitions: int = 1
 ) -> int:
@@ -446,6 +437,14 @@ def match_start(
     written here, and the later steps do nothing (it still returns 1, so
     that the DAG's mapped steps have one task each to run).
     """
+    work = _start(warehouse, batch_id, settings, token, partitions)
+    return 1 if work is None else work.partitions
+
+
+def _start(
+    warehouse: Path, batch_id: str, settings: RunSettings, token: str, partitions: int
+) -> LinkWork | None:
+    """``match_start``'s work: the prepared work folder, or None when nothing is matched."""
     from matching import default_model
     from matching.steps import LinkWork
 
@@ -455,17 +454,14 @@ def match_start(
     registry = warehouse / REGISTRY_FILE
     out = _match_dir(warehouse, batch_id)
     _unmatched_file(warehouse, batch_id).unlink(missing_ok=True)
-    limits = settings.match.limits
+    per_partition = settings.match.limits.records_per_partition
 
-    def parts(records: pl.DataFrame) -> int:
-        return partitions or max(1, -(-records.height // limits.records_per_partition))
+    def start(records: pl.DataFrame, **link: Any) -> LinkWork:
+        parts = partitions or max(1, -(-records.height // per_partition))
+        return LinkWork.start(out / "work", records, settings.match, partitions=parts, **link)
 
     if not registry.exists():
-        LinkWork.start(
-            out / "work", new, settings.match, partitions=parts(new), fallback=[default_model()]
-        )
-        _write_scope(out, new, new)
-        return parts(new)
+        return start(new, fallback=[default_model()])
     with connect(registry, read_only=True) as con:
         scope = batch_scope(registered_records(con), new)
         prior = record_clusters(con)
@@ -480,41 +476,38 @@ def match_start(
         summary = _write_unmatched(out, prior, model, scope)
         shutil.rmtree(out / "work", ignore_errors=True)
         _unmatched_file(warehouse, batch_id).write_text(json.dumps(asdict(summary), sort_keys=True))
-        return 1
-    LinkWork.start(
-        out / "work",
+        return None
+    return start(
         scope.records,
-        settings.match,
-        partitions=parts(scope.records),
         new_keys=scope.changed["record_key"],
         prior_clusters=prior,
         decisions=decisions,
         fallback=[*accepted, default_model()],
     )
-    _write_scope(out, scope.records, scope.changed)
-    return parts(scope.records)
 
 
-def _write_scope(out: Path, records: pl.DataFrame, changed: pl.DataFrame) -> None:
-    scope = {"records": records.height, "changed": changed.height}
-    (out / "work" / "scope.json").write_text(json.dumps(scope, sort_keys=True))
+def _opened(warehouse: Path, batch_id: str, settings: RunSettings, token: str) -> LinkWork | None:
+    """A later matching step's work folder (this run's), or None when nothing is matched."""
+    from matching.steps import LinkWork
+
+    private_files()
+    _planned(warehouse, batch_id, token)
+    if _unmatched_file(warehouse, batch_id).exists():
+        return None
+    return LinkWork(_match_dir(warehouse, batch_id) / "work", settings.match)
 
 
 def match_compare(
     warehouse: Path, batch_id: str, settings: RunSettings, token: str, part: int
 ) -> int:
     """Block and compare one partition's candidate pairs; return how many."""
-    private_files()
-    _planned(warehouse, batch_id, token)
-    work = _link_work(warehouse, batch_id, settings)
+    work = _opened(warehouse, batch_id, settings, token)
     return 0 if work is None else work.compare(part)
 
 
 def match_fit(warehouse: Path, batch_id: str, settings: RunSettings, token: str) -> str:
     """Fit the model on every partition's pattern counts; return where its m came from."""
-    private_files()
-    _planned(warehouse, batch_id, token)
-    work = _link_work(warehouse, batch_id, settings)
+    work = _opened(warehouse, batch_id, settings, token)
     return "none" if work is None else work.fit().source
 
 
@@ -522,25 +515,20 @@ def match_score(
     warehouse: Path, batch_id: str, settings: RunSettings, token: str, part: int
 ) -> int:
     """Score and decide one partition's pairs; return how many are kept."""
-    private_files()
-    _planned(warehouse, batch_id, token)
-    work = _link_work(warehouse, batch_id, settings)
+    work = _opened(warehouse, batch_id, settings, token)
     return 0 if work is None else work.score(part)
 
 
 def match_finish(warehouse: Path, batch_id: str, settings: RunSettings, token: str) -> MatchSummary:
     """Cluster over every partition's kept pairs; write the match output; remove the work."""
-    private_files()
-    _planned(warehouse, batch_id, token)
-    work = _link_work(warehouse, batch_id, settings)
+    work = _opened(warehouse, batch_id, settings, token)
     if work is None:
         return MatchSummary(**json.loads(_unmatched_file(warehouse, batch_id).read_text()))
     return _finish(work, warehouse, batch_id)
 
 
 def _finish(work: LinkWork, warehouse: Path, batch_id: str) -> MatchSummary:
-    scope = json.loads((work.folder / "scope.json").read_text())
-    summary = _write_match(_match_dir(warehouse, batch_id), work.finish(), batch_id, scope)
+    summary = _write_match(_match_dir(warehouse, batch_id), work.finish(), batch_id)
     shutil.rmtree(work.folder)
     return summary
 
@@ -551,8 +539,7 @@ def match_batch(warehouse: Path, batch_id: str, settings: RunSettings, token: st
     The steps of ``match_start`` … ``match_finish`` in this process, in one
     partition, keeping the prepared records in memory between them.
     """
-    match_start(warehouse, batch_id, settings, token, partitions=1)
-    work = _link_work(warehouse, batch_id, settings)
+    work = _start(warehouse, batch_id, settings, token, partitions=1)
     if work is None:
         return match_finish(warehouse, batch_id, settings, token)
     work.compare(0)
@@ -584,15 +571,13 @@ def model_source(model_json: str) -> str:
     return str(data.get("source", FITTED)) if "comparisons" in data else "none"
 
 
-def _write_match(
-    out: Path, result: LinkResult, batch_id: str, scope: dict[str, int]
-) -> MatchSummary:
+def _write_match(out: Path, result: LinkResult, batch_id: str) -> MatchSummary:
     write_parquet_atomic(match_link_rows(result.pairs, batch_id), out / "pairs.parquet")
     write_parquet_atomic(result.clusters.sort("record_key"), out / "clusters.parquet")
     (out / "model.json").write_text(json.dumps(result.model.to_dict(), sort_keys=True, indent=1))
     return MatchSummary(
-        records=scope["records"],
-        records_matched=scope["changed"],
+        records=result.stats["records"],
+        records_matched=result.stats["new_records"],
         # Counted over all candidates (result.pairs keeps links, reviews and rule decisions).
         pairs=result.stats["candidate_pairs"],
         pairs_by_decision=dict(result.stats["decisions"]),
@@ -651,7 +636,7 @@ def register_and_load(
             "the batch is not loaded (run its ingest again)"
         )
     new = staged_records(warehouse, batch_id)
-    match_dir = staging_dir(warehouse, batch_id) / "match"
+    match_dir = _match_dir(warehouse, batch_id)
     clusters = pl.read_parquet(match_dir / "clusters.parquet")
 
     def before_commit(con: Any) -> None:

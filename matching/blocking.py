@@ -24,7 +24,8 @@ import polars as pl
 
 from matching.settings import BlockingRule
 
-_PAIR_SCHEMA = {"rid_l": pl.Int64, "rid_r": pl.Int64}
+#: The columns of a frame of candidate pairs (``blocked_by`` aside).
+PAIR_SCHEMA: dict[str, pl.DataType] = {"rid_l": pl.Int64(), "rid_r": pl.Int64()}
 
 
 @dataclass(frozen=True)
@@ -114,14 +115,18 @@ class RuleBlocks:
     skipped: dict[str, int]
 
 
+def _cap(rule: BlockingRule, max_block_size: int) -> int:
+    """The largest block ``rule`` turns into pairs: its own cap or the run's, the smaller."""
+    return min(max_block_size, rule.max_block_size or max_block_size)
+
+
 def rule_blocks(prepared: pl.DataFrame, rule: BlockingRule, max_block_size: int) -> RuleBlocks:
     """Put ``prepared``'s records in ``rule``'s blocks (the cap is the smaller of the two).
 
     A block's hash depends on how the records' strings are encoded: blocks
     kept to be read by other processes must be formed once, here.
     """
-    cap = min(max_block_size, rule.max_block_size or max_block_size)
-    kept, on, skipped = _blocks_within_cap(prepared, rule, cap)
+    kept, on, skipped = _blocks_within_cap(prepared, rule, _cap(rule, max_block_size))
     kept = kept.with_columns(owner=pl.col("rid").min().over("block"))
     return RuleBlocks(kept, on, skipped)
 
@@ -252,17 +257,20 @@ class CandidateStream:
         self.reports = []
         earlier: list[_Membership] = []
         for index, rule in enumerate(self.rules):
-            if self.blocks is None:
-                formed = rule_blocks(self.prepared, rule, self.max_block_size)
-            else:
+            part_of, partitions = self.partition
+            if self.blocks is not None:
                 formed = self.blocks(index)
+            elif partitions > 1:
+                formed = rule_blocks(self.prepared, rule, self.max_block_size)
+            else:  # one partition: the blocks' owners are not needed
+                cap = _cap(rule, self.max_block_size)
+                formed = RuleBlocks(*_blocks_within_cap(self.prepared, rule, cap))
             kept, on, skipped = formed.kept, formed.on, formed.skipped
             del formed
             mine = kept
-            part_of, partitions = self.partition
             if partitions > 1:
                 mine = kept.filter(pl.col("owner") % partitions == part_of)
-            mine = mine.drop("owner")
+            mine = mine.drop("owner", strict=False)
             # Whole blocks at a time: a rule's join (both ways round) is the
             # largest frame of the stream, so at ten million records it is
             # formed for a part of the blocks at a time.
@@ -329,6 +337,6 @@ def candidate_pairs(
     )
     frames = list(stream)
     if not frames:
-        empty = pl.DataFrame(schema={**_PAIR_SCHEMA, "blocked_by": pl.String})
+        empty = pl.DataFrame(schema={**PAIR_SCHEMA, "blocked_by": pl.String})
         return empty, stream.reports
     return pl.concat(frames).sort("rid_l", "rid_r"), stream.reports

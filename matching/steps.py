@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from matching.blocking import CandidateStream, RuleBlocks, rule_blocks
+from matching.blocking import PAIR_SCHEMA, CandidateStream, RuleBlocks, rule_blocks
 from matching.clustering import REVIEWER, Constraints, cluster_records
 from matching.comparisons import comparison_vectors, term_frequencies
 from matching.estimate import MatchModel, fit_model, merge_pattern_counts, pattern_counts
@@ -51,7 +51,6 @@ from matching.scoring import decide, score_pairs
 from matching.settings import MatchSettings
 
 _MANIFEST = "manifest.json"
-_PAIRS: dict[str, pl.DataType] = {"rid_l": pl.Int64(), "rid_r": pl.Int64()}
 
 
 @dataclass(frozen=True)
@@ -367,7 +366,7 @@ class LinkWork:
             candidates += gammas.height
             seconds["compare"] += time.perf_counter() - clock
         if files == 0:  # no pair in this partition: an empty file keeps the schema
-            empty = pl.DataFrame(schema={**_PAIRS, "blocked_by": pl.String()})
+            empty = pl.DataFrame(schema={**PAIR_SCHEMA, "blocked_by": pl.String()})
             gammas = comparison_vectors(prepared, empty, settings.comparisons)
             counts.append(pattern_counts(gammas, names))
             _write_private(
@@ -379,7 +378,7 @@ class LinkWork:
             .agg(pl.col("n").sum().cast(pl.Int64))
         )
         _write_parquet(patterns, out / "patterns.parquet")
-        found_frame = pl.concat(found) if found else pl.DataFrame(schema=_PAIRS)
+        found_frame = pl.concat(found) if found else pl.DataFrame(schema=PAIR_SCHEMA)
         _write_parquet(found_frame, out / "found.parquet")
         report = {
             "candidates": candidates,

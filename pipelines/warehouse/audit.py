@@ -174,9 +174,8 @@ def chain(con: duckdb.DuckDBPyConnection, key: bytes) -> dict[str, tuple[int, st
             layout = _sorted_columns(columns)
             texts = [_canonical_sorted(layout, row) for row in rows]
         prevs, macs = [], []
-        label = _SEP + table.encode() + _SEP
         for text in texts:
-            mac = hmac.digest(key, prev.encode() + label + text.encode(), hashlib.sha256).hex()
+            mac = _mac(key, prev, table, text)
             prevs.append(prev)
             macs.append(mac)
             prev = mac
