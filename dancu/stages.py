@@ -47,7 +47,7 @@ from pipelines.ingest import (
     IngestSummary,
     UnknownProvinceError,
     check_province_folder,
-    ingest_province,
+    ingest_provinces,
     rejected_folder,
 )
 from pipelines.register import (
@@ -292,16 +292,22 @@ def group_provinces(
     groups: list[list[str]] = []
     size = 0
     for code in provinces:
-        files = 0
-        # os.walk does not follow links (nor does ingest: a link is quarantined).
-        for root, _dirs, names in os.walk(batch_dir / code):
-            files += sum(os.lstat(os.path.join(root, n)).st_size for n in names)
+        files = _folder_bytes(batch_dir / code)
         if not groups or size + files > max_bytes:
             groups.append([])
             size = 0
         groups[-1].append(code)
         size += files
     return groups
+
+
+def _folder_bytes(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (links not followed: ingest quarantines them)."""
+    return sum(
+        os.lstat(os.path.join(root, n)).st_size
+        for root, _dirs, names in os.walk(folder)
+        for n in names
+    )
 
 
 def plan_batch(batch_dir: Path, warehouse: Path, token: str = "") -> list[str]:
@@ -358,18 +364,23 @@ def ingest(
     batch_dir: Path, province_code: str, warehouse: Path, settings: RunSettings, token: str
 ) -> IngestSummary:
     """Ingest one province folder of a batch into the warehouse's staging (this run's plan)."""
-    private_files()
-    planned = _planned(warehouse, check_batch_name(batch_dir.name), token)
-    if province_code not in planned["provinces"]:
-        raise ValueError(f"province {province_code!r} is not in the batch's plan")
-    return ingest_province(batch_dir, province_code, warehouse / "staging", settings.read_limits)
+    return ingest_group(batch_dir, [province_code], warehouse, settings, token)[0]
 
 
 def ingest_group(
     batch_dir: Path, provinces: list[str], warehouse: Path, settings: RunSettings, token: str
 ) -> list[IngestSummary]:
-    """Ingest several province folders one after the other (one Airflow task)."""
-    return [ingest(batch_dir, code, warehouse, settings, token) for code in provinces]
+    """Ingest several province folders of this run's plan (one Airflow task), in their order.
+
+    Their person rows are standardised together (``ingest_provinces``): the
+    staging is the same as one province at a time.
+    """
+    private_files()
+    planned = _planned(warehouse, check_batch_name(batch_dir.name), token)
+    for code in provinces:
+        if code not in planned["provinces"]:
+            raise ValueError(f"province {code!r} is not in the batch's plan")
+    return ingest_provinces(batch_dir, provinces, warehouse / "staging", settings.read_limits)
 
 
 def staged_records(warehouse: Path, batch_id: str) -> pl.DataFrame:
@@ -855,13 +866,20 @@ def _import_in_background(modules: tuple[str, ...]) -> None:
     threading.Thread(target=work, name="dancu-imports", daemon=True).start()
 
 
+#: Groups of provinces per ingest process of ``dancu run``: enough to even out the
+#: processes' work, few enough that small provinces share standardisations.
+_GROUPS_PER_PROCESS = 3
+
+
 def _ingest_all(
     batch_dir: Path, provinces: list[str], warehouse: Path, settings: RunSettings, token: str
 ) -> Iterator[tuple[str, IngestSummary]]:
     """Ingest every province of the plan, one process per CPU core; yield them in plan order.
 
-    Provinces are independent (each writes its own staged parts), so the
-    staging is the same whatever the number of processes. The processes come
+    The provinces go in groups of about equal bytes, a few per process
+    (``group_provinces``); each group is one ``ingest_group``. Provinces are
+    independent (each writes its own staged parts), so the staging is the
+    same whatever the number of processes and groups. The processes come
     from a fork server (the workbook reader's, see ``pipelines.ingest.isolation``)
     and are given the settings without the keys: ingest needs none.
     """
@@ -869,18 +887,26 @@ def _ingest_all(
 
     from pipelines.ingest.isolation import forkserver_context
 
+    if not provinces:
+        return
     workers = min(len(provinces), len(os.sched_getaffinity(0)))
+    total = sum(_folder_bytes(batch_dir / code) for code in provinces)
+    share = max(1, min(INGEST_TASK_BYTES, -(-total // (workers * _GROUPS_PER_PROCESS))))
+    groups = group_provinces(batch_dir, provinces, share)
     if workers <= 1:
-        for code in provinces:
-            yield code, ingest(batch_dir, code, warehouse, settings, token)
+        for group in groups:
+            yield from zip(
+                group, ingest_group(batch_dir, group, warehouse, settings, token), strict=True
+            )
         return
     keyless = dataclasses.replace(settings, keys=None)
     with ProcessPoolExecutor(workers, mp_context=forkserver_context("dancu.stages")) as pool:
         futures = [
-            pool.submit(ingest, batch_dir, code, warehouse, keyless, token) for code in provinces
+            pool.submit(ingest_group, batch_dir, group, warehouse, keyless, token)
+            for group in groups
         ]
-        for code, future in zip(provinces, futures, strict=True):
-            yield code, future.result()
+        for group, future in zip(groups, futures, strict=True):
+            yield from zip(group, future.result(), strict=True)
 
 
 def run_batch(

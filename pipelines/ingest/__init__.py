@@ -13,6 +13,7 @@ from pipelines.ingest.province import (
     batch_reference_date,
     check_province_folder,
     ingest_province,
+    ingest_provinces,
 )
 from pipelines.ingest.quarantine import rejected_folder
 from pipelines.ingest.readers import ReadLimits, UnreadableFileError
@@ -25,5 +26,6 @@ __all__ = [
     "batch_reference_date",
     "check_province_folder",
     "ingest_province",
+    "ingest_provinces",
     "rejected_folder",
 ]

@@ -144,6 +144,47 @@ def ingest_province(
     Returns:
         The counts written. Re-running overwrites the same parts.
     """
+    return ingest_provinces(batch_dir, [province_code], staging, limits)[0]
+
+
+def ingest_provinces(
+    batch_dir: Path, province_codes: list[str], staging: Path, limits: ReadLimits | None = None
+) -> list[IngestSummary]:
+    """Ingest several province folders of a batch, one after the other, as ``ingest_province``.
+
+    The person rows of the provinces read so far are standardised together,
+    up to ``limits.standardise_rows`` rows (standardising is row by row, so
+    the parts are the same as one province at a time: a small province's
+    rows do not pay the fixed cost of a standardisation of their own). Each
+    province's parts are written once its rows are standardised.
+    """
+    limits = limits or ReadLimits()
+    summaries: list[IngestSummary] = []
+    read: list[_Province] = []  # provinces read whole, not yet written
+    state: _Province | None = None
+    try:
+        for code in province_codes:
+            state, paths = _open_province(batch_dir, code, staging)
+            for file_index, path in enumerate(paths):
+                _ingest_file(state, path, file_index, limits)
+                if _pending([*read, state]) >= limits.standardise_rows:
+                    _flush_together([*read, state])
+                    summaries += [_write_province(done, staging) for done in read]
+                    read = []
+            read.append(state)
+            state = None
+        _flush_together(read)
+        summaries += [_write_province(done, staging) for done in read]
+    finally:
+        for left in [*read, *([state] if state else [])]:
+            shutil.rmtree(left.work, ignore_errors=True)
+    return summaries
+
+
+def _open_province(
+    batch_dir: Path, province_code: str, staging: Path
+) -> tuple[_Province, list[Path]]:
+    """Check a province folder, make its work folder; return its state and its files."""
     batch_id = batch_dir.name
     check_province_folder(province_code)
     folder = batch_dir / province_code
@@ -161,26 +202,22 @@ def ingest_province(
         names=[_printable(path.relative_to(batch_dir).as_posix()) for path in paths],
         work=work,
     )
-    try:
-        limits = limits or ReadLimits()
-        for file_index, path in enumerate(paths):
-            _ingest_file(state, path, file_index, limits)
-            if sum(p.height for p in state.pending) >= limits.standardise_rows:
-                _flush(state)
-        _flush(state)
-        quarantine = pl.concat(
-            [q.select(list(QUARANTINE_SCHEMA)) for q in [*state.flawed, *state.repeats]]
-            or [pl.DataFrame(schema=QUARANTINE_SCHEMA)],
-            how="vertical",
-        ).cast(QUARANTINE_SCHEMA)
-        files = pl.DataFrame(state.counts, schema=FILE_COUNT_SCHEMA).sort("source_file")
-        _combine(state.chunks, records_part)
-        write_parquet_atomic(
-            quarantine, staging_part(staging, batch_id, "quarantine", province_code)
-        )
-        write_parquet_atomic(files, staging_part(staging, batch_id, "files", province_code))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return state, paths
+
+
+def _write_province(state: _Province, staging: Path) -> IngestSummary:
+    """Write a province's parts (its rows all standardised) and remove its work folder."""
+    batch_id, province_code = state.batch_id, state.province_code
+    quarantine = pl.concat(
+        [q.select(list(QUARANTINE_SCHEMA)) for q in [*state.flawed, *state.repeats]]
+        or [pl.DataFrame(schema=QUARANTINE_SCHEMA)],
+        how="vertical",
+    ).cast(QUARANTINE_SCHEMA)
+    files = pl.DataFrame(state.counts, schema=FILE_COUNT_SCHEMA).sort("source_file")
+    _combine(state.chunks, staging_part(staging, batch_id, "records", province_code))
+    write_parquet_atomic(quarantine, staging_part(staging, batch_id, "quarantine", province_code))
+    write_parquet_atomic(files, staging_part(staging, batch_id, "files", province_code))
+    shutil.rmtree(state.work, ignore_errors=True)
     totals = files.select(pl.col("rows_read", "rows_loaded", "rows_skipped").sum()).row(0)
     return IngestSummary(
         batch_id=batch_id,
@@ -270,11 +307,55 @@ def _ingest_file(state: _Province, path: Path, file_index: int, limits: ReadLimi
     state.counts.append(count)
 
 
+def _pending(states: list[_Province]) -> int:
+    """Person rows read and not yet standardised, over ``states``."""
+    return sum(p.height for state in states for p in state.pending)
+
+
 def _flush(state: _Province) -> None:
     """Standardise the pending person rows (of files read whole) as one chunk."""
     if state.pending:
         _write_chunk(state, state.pending)
         state.pending = []
+
+
+def _flush_together(states: list[_Province]) -> None:
+    """Standardise the pending person rows of several provinces at once: a chunk for each.
+
+    Each province's chunk has its own extra columns only (in order of first
+    appearance, as ``_write_chunk`` gives them), so it is the chunk the
+    province would have alone.
+    """
+    waiting = [state for state in states if state.pending]
+    if len(waiting) <= 1:
+        for state in waiting:
+            _flush(state)
+        return
+    rows = pl.concat([p for state in waiting for p in state.pending], how="diagonal_relaxed")
+    owner = pl.concat(
+        [
+            pl.repeat(i, p.height, dtype=pl.UInt32, eager=True)
+            for i, state in enumerate(waiting)
+            for p in state.pending
+        ]
+    )
+    std = _standardised(rows, waiting[0].reference)
+    record_columns = [c for c in RECORD_SCHEMA if c != "extras"]
+    for i, state in enumerate(waiting):
+        extras = list(
+            dict.fromkeys(c for p in state.pending for c in p.columns if c.startswith(_EXTRA))
+        )
+        mine = std.filter(owner == i).select(*record_columns, *extras)
+        _write(state, mine)
+        state.pending = []
+
+
+def _write(state: _Province, records: pl.DataFrame) -> Path:
+    """Write standardised records as the province's next chunk."""
+    chunk = state.work / f"chunk-{len(state.chunks):06d}.parquet"
+    records.write_parquet(chunk, compression="zstd", statistics=True)
+    state.chunks.append(chunk)
+    return chunk
 
 
 def _write_chunk(state: _Province, pieces: list[pl.DataFrame]) -> Path:
@@ -283,18 +364,16 @@ def _write_chunk(state: _Province, pieces: list[pl.DataFrame]) -> Path:
     Standardisation is row by row, so rows of several pieces and files give
     the same records together as apart; ``extras`` is made in ``_combine``.
     """
-    chunk = state.work / f"chunk-{len(state.chunks):06d}.parquet"
     people = pl.concat(pieces, how="diagonal_relaxed")
-    _standardised(people, state).write_parquet(chunk, compression="zstd", statistics=True)
-    state.chunks.append(chunk)
-    return chunk
+    return _write(state, _standardised(people, state.reference))
 
 
-def _standardised(rows: pl.DataFrame, state: _Province) -> pl.DataFrame:
-    """Standardise a piece's person rows: the record columns, and its raw ``extra:*`` columns.
+def _standardised(rows: pl.DataFrame, reference: dt.date) -> pl.DataFrame:
+    """Standardise person rows, of one province or several: record columns and ``extra:*`` ones.
 
-    ``extras`` is left null here: it is made over the whole province when the
-    chunks are combined (``_combine``).
+    Lineage (batch, province, file) is read from the rows. ``extras`` is left
+    null here: it is made over the whole province when the chunks are
+    combined (``_combine``).
     """
     extras = [c for c in rows.columns if c.startswith(_EXTRA)]
     record_columns = [c for c in RECORD_SCHEMA if c != "extras"]
@@ -308,11 +387,13 @@ def _standardised(rows: pl.DataFrame, state: _Province) -> pl.DataFrame:
         *extras,
         *(c for c in rows.columns if c.startswith(RAW_PREFIX)),
     ).rename({"source_file": "_file"})
-    std = standardise(raw, state.reference)
+    std = standardise(raw, reference)
     out = std.with_columns(
-        pl.format("{}:{}", pl.lit(state.province_code), pl.col("local_id")).alias("record_key"),
-        pl.lit(state.batch_id).alias("batch_id"),
-        pl.lit(state.province_code).alias("province_code"),
+        pl.format("{}:{}", rows.get_column("province_code"), pl.col("local_id")).alias(
+            "record_key"
+        ),
+        rows.get_column("batch_id").alias("batch_id"),
+        rows.get_column("province_code").alias("province_code"),
         pl.col("_file").alias("source_file"),
         pl.col("_sheet").alias("source_sheet"),
         pl.col("_row").alias("source_row"),
