@@ -79,6 +79,7 @@ from pipelines.warehouse import (
 )
 from pipelines.warehouse.analyst import write_analyst
 from pipelines.warehouse.audit import anchor_line, append_anchor, chain
+from pipelines.warehouse.paths import matching_keys_dir
 
 if TYPE_CHECKING:
     from matching import LinkResult, MatchModel
@@ -457,6 +458,7 @@ def _start(
 ) -> LinkWork | None:
     """``match_start``'s work: the prepared work folder, or None when nothing is matched."""
     from matching import default_model
+    from matching.keystore import KeyStore
     from matching.steps import LinkWork
 
     private_files()
@@ -466,10 +468,13 @@ def _start(
     out = _match_dir(warehouse, batch_id)
     _unmatched_file(warehouse, batch_id).unlink(missing_ok=True)
     per_partition = settings.match.limits.records_per_partition
+    keys = KeyStore(matching_keys_dir(warehouse))
 
     def start(records: pl.DataFrame, **link: Any) -> LinkWork:
         parts = partitions or max(1, -(-records.height // per_partition))
-        return LinkWork.start(out / "work", records, settings.match, partitions=parts, **link)
+        return LinkWork.start(
+            out / "work", records, settings.match, partitions=parts, keys=keys, **link
+        )
 
     if not registry.exists():
         return start(new, fallback=[default_model()])

@@ -121,14 +121,21 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
     Raises:
         ValueError: If ``record_key`` is null or not unique.
     """
+    return number_records(derive_keys(records))
+
+
+def derive_keys(records: pl.DataFrame) -> pl.DataFrame:
+    """The records with their derived keys (``prepare_records`` without ``rid`` and name counts).
+
+    Row by row: a record's keys depend on that record alone, so they can be
+    kept between runs (``matching.keystore``). Rows stay in their order.
+    """
     missing = [c for c in RECORD_SCHEMA if c not in records.columns]
     frame = records.with_columns(
         pl.lit(None, dtype=RECORD_SCHEMA[c]).alias(c) for c in missing
     ).select(
         [pl.col(c).cast(t) for c, t in RECORD_SCHEMA.items()],
     )
-    if frame["record_key"].null_count() or frame["record_key"].n_unique() != frame.height:
-        raise ValueError("record_key must be non-null and unique")
     precision = pl.coalesce(
         pl.col("dob_precision"),
         pl.when(pl.col("birth_day").is_not_null())
@@ -140,10 +147,8 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.lit("unknown")),
     )
     cccd_province, cccd_sex = cccd_parts_expr(pl.col("id_number"))
-    frame = (
-        _name_keys(frame.sort("record_key"))
-        .with_row_index("rid")
-        .with_columns(pl.col("rid").cast(pl.Int64))
+    return (
+        _name_keys(frame)
         .with_columns(
             dob_precision=precision,
             dob_placeholder=pl.col("dob_placeholder").fill_null(False),
@@ -213,7 +218,21 @@ def prepare_records(records: pl.DataFrame) -> pl.DataFrame:
         )
         .drop("residence_type__says_elsewhere", "relation_to_head__says_elsewhere")
     )
-    return _name_counts(frame)
+
+
+def number_records(derived: pl.DataFrame) -> pl.DataFrame:
+    """Sort records with their derived keys by ``record_key``, number them, count their names.
+
+    Raises:
+        ValueError: If ``record_key`` is null or not unique.
+    """
+    keys = derived["record_key"]
+    if keys.null_count() or keys.n_unique() != derived.height:
+        raise ValueError("record_key must be non-null and unique")
+    numbered = (
+        derived.sort("record_key").with_row_index("rid").with_columns(pl.col("rid").cast(pl.Int64))
+    )
+    return _name_counts(numbered)
 
 
 def _name_counts(frame: pl.DataFrame) -> pl.DataFrame:

@@ -45,6 +45,7 @@ from matching.blocking import PAIR_SCHEMA, CandidateStream, RuleBlocks, rule_blo
 from matching.clustering import REVIEWER, Constraints, cluster_records
 from matching.comparisons import comparison_vectors, term_frequencies
 from matching.estimate import MatchModel, fit_model, merge_pattern_counts, pattern_counts
+from matching.keystore import KeyStore
 from matching.pair_values import ScoreCache, encode_strings
 from matching.prepare import prepare_records
 from matching.scoring import decide, score_pairs
@@ -218,12 +219,15 @@ class LinkWork:
         prior_clusters: pl.DataFrame | None = None,
         decisions: pl.DataFrame | None = None,
         fallback: Sequence[MatchModel] = (),
+        keys: KeyStore | None = None,
     ) -> LinkWork:
         """Prepare the records and write what the later steps read into ``folder``.
 
         The arguments are ``link_records``'; ``partitions`` (at least 1) is
-        how many ``compare`` and ``score`` tasks share the candidate pairs.
-        ``folder`` is emptied first (a retried step starts afresh).
+        how many ``compare`` and ``score`` tasks share the candidate pairs;
+        ``keys``, when given, keeps the records' derived keys between runs
+        (only records it does not hold as they are are derived: the same
+        result, cheaper). ``folder`` is emptied first (a retried step starts afresh).
 
         Raises:
             ValueError: If ``partitions`` < 1, ``record_key`` is null or
@@ -232,7 +236,11 @@ class LinkWork:
         if partitions < 1:
             raise ValueError(f"partitions must be at least 1, not {partitions}")
         clock = time.perf_counter()
-        prepared = prepare_records(records)
+        reuse: dict[str, int] = {}
+        if keys is None:
+            prepared = prepare_records(records)
+        else:
+            prepared, reuse = keys.prepare(records)
         focus = None
         if new_keys is not None:
             focus = _rids(prepared, new_keys)
@@ -269,6 +277,7 @@ class LinkWork:
             "new_records": prepared.height if focus is None else focus.len(),
             "incremental": focus is not None,
             "seconds": {"prepare": round(time.perf_counter() - clock, 3)},
+            "keys": reuse,
         }
         _write_json(manifest, folder / _MANIFEST)
         work = cls(folder, settings)
@@ -538,6 +547,7 @@ class LinkWork:
             "clusters": asdict(cluster_report),
             "model_source": model.source,
             "partitions": self.partitions,
+            "keys": dict(self.manifest["keys"]),
             "seconds": seconds,
         }
         return LinkResult(pairs=out, clusters=clusters.sort("record_key"), model=model, stats=stats)

@@ -11,6 +11,7 @@ Layout of a warehouse directory (folders 0700, files 0600)::
     WAREHOUSE/staging/<batch>/quarantine/province_code=<code>/part.parquet
     WAREHOUSE/staging/<batch>/files/province_code=<code>/part.parquet
     WAREHOUSE/staging/<batch>/match/{pairs,clusters}.parquet
+    WAREHOUSE/matching-keys/<fingerprint>/part-*.parquet  matching keys kept between batches
 
 A batch's staging holds plain copies of its records: it is removed once the
 batch is loaded, unless ``Retention.keep_staging``.
@@ -97,6 +98,11 @@ def inside(root: Path, path: Path) -> Path:
 def staging_root(warehouse: Path) -> Path:
     """The staging folder of a warehouse."""
     return inside(warehouse, warehouse / "staging")
+
+
+def matching_keys_dir(warehouse: Path) -> Path:
+    """The folder of the matching keys kept between batches (``matching.keystore``)."""
+    return inside(warehouse, warehouse / "matching-keys")
 
 
 def staging_dir(warehouse: Path, batch_id: str) -> Path:
