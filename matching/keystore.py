@@ -83,14 +83,11 @@ class KeyStore:
         """
         hashes = _content_hashes(records)
         parts = self._parts()
-        stored = (
-            pl.scan_parquet(parts)
-            .join(hashes.lazy(), on=["record_key", *_HASH], how="semi")
-            .unique("record_key", keep="first")
-            .collect()
-            if parts
-            else None
-        )
+        stored = None
+        if parts:
+            stored = pl.read_parquet(parts).join(hashes, on=["record_key", *_HASH], how="semi")
+            if stored["record_key"].is_duplicated().any():  # a rewrite cut short: equal rows
+                stored = stored.unique("record_key", keep="any")
         missing = hashes if stored is None else hashes.join(stored, on="record_key", how="anti")
         fresh = derive_keys(
             records.join(missing.select("record_key"), on="record_key", how="semi")
