@@ -48,7 +48,7 @@ def _sized(keyed: pl.DataFrame, keys: Sequence[str], hash_keys: Sequence[str]) -
 
 
 def _blocks_within_cap(
-    prepared: pl.DataFrame, rule: BlockingRule, cap: int
+    prepared: pl.DataFrame, rule: BlockingRule, cap: int, focus: pl.Series | None = None
 ) -> tuple[pl.DataFrame, list[str], dict[str, int]]:
     """Return kept records with their block hash, the join columns, and skip counts.
 
@@ -56,6 +56,11 @@ def _blocks_within_cap(
     rule's ``lacking`` side (always True for a rule without ``lacking``). The
     skip counts are of the pairs the rule would have formed (at least one
     record lacking the column), not of every pair of an oversized block.
+
+    With ``focus`` (the ``rid`` of an incremental run's records), only the
+    blocks holding a focus record are formed, whole (their sizes, cap and
+    split are those of all the records), and counted: every pair the run
+    forms has a focus record, so the other blocks never pair anything.
     """
     keys = list(rule.keys)
     year = ["birth_year"] if rule.year_window > 0 else []
@@ -63,7 +68,11 @@ def _blocks_within_cap(
         raise ValueError(f"rule {rule.name}: year_window needs birth_year among the keys")
     hash_keys = [k for k in keys if k not in year]
     lacks = pl.col(rule.lacking).is_null() if rule.lacking else pl.lit(True)
-    keyed = _sized(prepared.select("rid", *keys, lacks=lacks).drop_nulls(keys), keys, hash_keys)
+    keyed = prepared.select("rid", *keys, lacks=lacks).drop_nulls(keys)
+    if focus is not None:  # the blocks (any birth year, for a year window) of a focus record
+        touched = keyed.filter(pl.col("rid").is_in(focus.implode())).select(hash_keys).unique()
+        keyed = keyed.join(touched, on=hash_keys, how="semi")
+    keyed = _sized(keyed, keys, hash_keys)
     small = keyed.filter(pl.col("block_size") <= cap)
     large = keyed.filter(pl.col("block_size") > cap)
     if rule.split_keys and large.height:
@@ -120,13 +129,16 @@ def _cap(rule: BlockingRule, max_block_size: int) -> int:
     return min(max_block_size, rule.max_block_size or max_block_size)
 
 
-def rule_blocks(prepared: pl.DataFrame, rule: BlockingRule, max_block_size: int) -> RuleBlocks:
+def rule_blocks(
+    prepared: pl.DataFrame, rule: BlockingRule, max_block_size: int, focus: pl.Series | None = None
+) -> RuleBlocks:
     """Put ``prepared``'s records in ``rule``'s blocks (the cap is the smaller of the two).
 
+    With ``focus``, only the blocks holding a focus record (``_blocks_within_cap``).
     A block's hash depends on how the records' strings are encoded: blocks
     kept to be read by other processes must be formed once, here.
     """
-    kept, on, skipped = _blocks_within_cap(prepared, rule, _cap(rule, max_block_size))
+    kept, on, skipped = _blocks_within_cap(prepared, rule, _cap(rule, max_block_size), focus)
     kept = kept.with_columns(owner=pl.col("rid").min().over("block"))
     return RuleBlocks(kept, on, skipped)
 
@@ -261,10 +273,10 @@ class CandidateStream:
             if self.blocks is not None:
                 formed = self.blocks(index)
             elif partitions > 1:
-                formed = rule_blocks(self.prepared, rule, self.max_block_size)
+                formed = rule_blocks(self.prepared, rule, self.max_block_size, self.focus)
             else:  # one partition: the blocks' owners are not needed
                 cap = _cap(rule, self.max_block_size)
-                formed = RuleBlocks(*_blocks_within_cap(self.prepared, rule, cap))
+                formed = RuleBlocks(*_blocks_within_cap(self.prepared, rule, cap, self.focus))
             kept, on, skipped = formed.kept, formed.on, formed.skipped
             del formed
             mine = kept
@@ -323,7 +335,8 @@ def candidate_pairs(
         focus: When given, the ``rid`` values whose pairs are wanted: only
             pairs with at least one of them are formed, by joining those
             records alone to their blocks (cost: focus records × block size).
-            Block sizes and the cap are still those of all the records.
+            Block sizes and the cap are still those of all the records; only
+            the blocks holding a focus record are formed and reported.
         records_per_part: Records of one rule joined at a time (whole blocks;
             a memory limit, the pairs are the same).
 

@@ -267,7 +267,7 @@ class LinkWork:
         # Each rule's blocks are formed once, here: the partitions read them.
         formed = []
         for index, rule in enumerate(settings.blocking.rules):
-            blocks = rule_blocks(frame, rule, settings.blocking.max_block_size)
+            blocks = rule_blocks(frame, rule, settings.blocking.max_block_size, focus)
             _write_parquet(blocks.kept, folder / f"blocks-{index:03d}.parquet")
             formed.append({"on": blocks.on, "skipped": blocks.skipped})
         manifest = {

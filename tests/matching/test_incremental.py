@@ -10,6 +10,7 @@ import pytest
 from matching import LinkResult, MatchSettings, link_records
 from matching.blocking import candidate_pairs
 from matching.prepare import prepare_records
+from matching.settings import BlockingRule
 from synth.records import records_frame, synthetic_records
 
 pytestmark = pytest.mark.unit
@@ -79,17 +80,24 @@ def test_new_keys_give_exactly_the_full_runs_pairs_that_touch_a_new_record(
     assert incremental.stats["new_records"] == new_keys.len()
 
 
-def test_focused_blocking_joins_only_the_focus_records() -> None:
+@pytest.mark.parametrize("cap", [1_000, 3])
+def test_focused_blocking_joins_only_the_focus_records(cap: int) -> None:
+    """The same pairs as the full run's with a focus record, also where blocks are capped."""
     records, _ = synthetic_records(800, seed=4)
     prepared = prepare_records(records)
-    rules = MatchSettings().blocking.rules
-    everything, _ = candidate_pairs(prepared, rules, 1_000)
-    focus = pl.Series("rid", [3, 10, 11, 500], dtype=pl.Int64)
-    focused, _ = candidate_pairs(prepared, rules, 1_000, focus)
+    # The defaults, and a rule with a year window (a focus record pairs across years).
+    window = BlockingRule("given_year", ("given_name__fold", "birth_year"), year_window=2)
+    rules = (*MatchSettings().blocking.rules, window)
+    everything, reports = candidate_pairs(prepared, rules, cap)
+    focus = pl.Series("rid", [3, 10, 11, 500, *range(600, 640)], dtype=pl.Int64)
+    focused, _ = candidate_pairs(prepared, rules, cap, focus)
     touching = everything.filter(
         pl.col("rid_l").is_in(focus.implode()) | pl.col("rid_r").is_in(focus.implode())
     )
-    assert focused.equals(touching)
+    assert focused.sort("rid_l", "rid_r").equals(touching.sort("rid_l", "rid_r"))
+    assert focused.height > 10
+    if cap < 1_000:  # blocks were skipped over the cap: the focus must not revive them
+        assert sum(r.skipped_blocks for r in reports) > 0
 
 
 def test_unknown_new_key_is_an_error() -> None:
